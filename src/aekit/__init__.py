@@ -1,0 +1,11 @@
+"""aekit: autoencoders with a scikit-learn face and a PyTorch core."""
+from importlib.metadata import PackageNotFoundError, version
+
+from .estimators import AutoencoderTransformer
+
+try:
+    __version__ = version("aekit")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["AutoencoderTransformer", "__version__"]

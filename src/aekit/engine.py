@@ -1,0 +1,213 @@
+"""The one training loop every fit in aekit goes through (DESIGN "Engine").
+
+The data lives in one tensor on the training device; each epoch draws a permutation and the
+batches are slices of it, so there is no DataLoader and no per-sample Python. A step returns
+its loss and the loss's parts; they are summed on the device and read once per epoch, so the
+hot loop never waits for a ``.item()``. Shapes are static: every batch has exactly
+``batch_size`` rows (the remainder of each epoch's permutation is dropped; a new permutation
+next epoch means every row is still seen), which is what CUDA-graph capture needs.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+# loss_fn(batch) -> (loss to minimise, {part name: detached or not tensor})
+LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+EvalFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class TrainConfig:
+    """How to train: the settings of :func:`fit` that are not the model, loss or data."""
+
+    epochs: int = 10
+    batch_size: int = 150
+    learning_rate: float = 0.01
+    validation_fraction: float = 0.0
+    patience: int | None = None  # epochs without validation improvement before stopping
+    verbose: bool = False
+    phase: str = "train"  # label written into every history record
+
+    def __post_init__(self):
+        if self.epochs < 0 or self.batch_size < 1 or not self.learning_rate > 0:
+            raise ValueError(f"need epochs >= 0, batch_size >= 1, learning_rate > 0; got {self}")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+
+
+@dataclass
+class EarlyStopping:
+    """Tracks the best validation loss and the weights that gave it."""
+
+    patience: int
+    best: float = math.inf
+    best_state: dict | None = None
+    bad_epochs: int = field(default=0)
+
+    def update(self, module: nn.Module, val_loss: float) -> bool:
+        """Record this epoch; return True when training should stop."""
+        if val_loss < self.best:
+            self.best, self.bad_epochs = val_loss, 0
+            self.best_state = copy.deepcopy(module.state_dict())
+            return False
+        self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+
+def make_optimizer(params: Sequence[nn.Parameter], learning_rate: float) -> torch.optim.Optimizer:
+    """Adam with the fused kernel (one kernel for all parameters); foreach where fused is unavailable."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=learning_rate, fused=True)
+    except (RuntimeError, TypeError):  # e.g. a device or dtype the fused kernel lacks
+        return torch.optim.Adam(params, lr=learning_rate, foreach=True)
+
+
+def as_tensor(X, device: torch.device) -> torch.Tensor:
+    """The data as one contiguous float32 tensor on ``device`` (no copy when already there)."""
+    X = torch.as_tensor(np.asarray(X, dtype=np.float32) if not torch.is_tensor(X) else X)
+    return X.to(device=device, dtype=torch.float32).contiguous()
+
+
+def split_validation(X: torch.Tensor, fraction: float, generator: torch.Generator):
+    """Random (train, validation) split of the rows of ``X``; no validation when fraction is 0."""
+    if fraction == 0:
+        return X, None
+    n_val = max(1, int(round(fraction * len(X))))
+    if n_val >= len(X):
+        raise ValueError(f"validation_fraction={fraction} leaves no training rows out of {len(X)}")
+    perm = torch.randperm(len(X), generator=generator, device=generator.device).to(X.device)
+    return X[perm[n_val:]], X[perm[:n_val]]
+
+
+def run_epoch(loss_fn: LossFn, optimizer: torch.optim.Optimizer, X: torch.Tensor,
+              batch_size: int, generator: torch.Generator) -> dict[str, float]:
+    """One pass over a fresh permutation of ``X``; returns the mean of each loss part."""
+    n_batches = len(X) // batch_size
+    perm = torch.randperm(len(X), generator=generator, device=generator.device).to(X.device)
+    sums: dict[str, torch.Tensor] = {}
+    for i in range(n_batches):
+        batch = X.index_select(0, perm[i * batch_size:(i + 1) * batch_size])
+        loss, parts = loss_fn(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for name, value in parts.items():
+            value = value.detach()
+            sums[name] = sums[name] + value if name in sums else value
+    return {name: float(total) / n_batches for name, total in sums.items()}
+
+
+@torch.no_grad()
+def evaluate(eval_fn: EvalFn, X: torch.Tensor, batch_size: int = 4096) -> float:
+    """Mean of ``eval_fn`` over ``X`` (row-weighted), in batches, without gradients."""
+    total = 0.0
+    for start in range(0, len(X), batch_size):
+        batch = X[start:start + batch_size]
+        total += float(eval_fn(batch)) * len(batch)
+    return total / len(X)
+
+
+def fit(module: nn.Module, loss_fn: LossFn, X, *, params: Sequence[nn.Parameter],
+        config: TrainConfig, generator: torch.Generator, eval_fn: EvalFn | None = None,
+        callbacks: Sequence[Callable[[dict], bool | None]] = ()) -> list[dict]:
+    """Train ``module`` by minimising ``loss_fn`` over the rows of ``X``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Put in training mode during epochs and evaluation mode for validation; with early
+        stopping its best weights are restored at the end.
+    loss_fn : callable
+        ``loss_fn(batch) -> (loss, parts)``; ``parts`` maps names (``"reconstruction"``,
+        ``"l2"``, ...) to scalar tensors that are averaged into the history.
+    X : array-like or Tensor of shape (n, d)
+        The training data; it is moved once to the device of ``module``'s parameters.
+    params : sequence of Parameter
+        The parameters to train. Anything not listed is frozen: this is how layer-wise phases
+        and classifiers freeze lower layers.
+    config : TrainConfig
+    generator : torch.Generator
+        Seeds the permutations and the validation split (and, through ``loss_fn``, the noise),
+        so the same seed gives the same weights.
+    eval_fn : callable, optional
+        ``eval_fn(batch) -> loss`` on clean data for the validation loss; default ``loss_fn``.
+    callbacks : sequence of callable
+        Called with each epoch's record; returning True stops training.
+
+    Returns
+    -------
+    list of dict
+        One record per epoch: ``phase``, ``epoch``, ``loss`` and its parts, ``seconds`` and,
+        with validation, ``val_loss``.
+    """
+    params = list(params)
+    if not params:
+        raise ValueError("no trainable parameters: everything is frozen")
+    device = params[0].device
+    X_train, X_val = split_validation(as_tensor(X, device), config.validation_fraction, generator)
+    batch_size = min(config.batch_size, len(X_train))
+    optimizer = make_optimizer(params, config.learning_rate)
+    stopper = EarlyStopping(config.patience) if (config.patience and X_val is not None) else None
+    eval_fn = eval_fn or (lambda batch: loss_fn(batch)[0])
+    history: list[dict] = []
+    bar = tqdm(range(config.epochs), desc=config.phase, disable=not config.verbose, unit="epoch")
+    for epoch in bar:
+        record = train_one_epoch(module, loss_fn, optimizer, X_train, batch_size, generator)
+        record = {"phase": config.phase, "epoch": epoch + 1, **record}
+        if X_val is not None:
+            module.eval()
+            record["val_loss"] = evaluate(eval_fn, X_val)
+        history.append(record)
+        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if "loss" in k})
+        logger.debug("%s", record)
+        stop = any(callback(record) for callback in callbacks)
+        if stopper is not None and stopper.update(module, record["val_loss"]):
+            stop = True
+        if stop:
+            break
+    if stopper is not None and stopper.best_state is not None:
+        module.load_state_dict(stopper.best_state)
+    module.eval()
+    return history
+
+
+def train_one_epoch(module, loss_fn, optimizer, X, batch_size, generator) -> dict:
+    """``run_epoch`` in training mode, timed."""
+    module.train()
+    start = time.perf_counter()
+    parts = run_epoch(loss_fn, optimizer, X, batch_size, generator)
+    return {**parts, "seconds": time.perf_counter() - start}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when available, else the CPU; anything else is passed to torch."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} requested but CUDA is not available")
+    return device
+
+
+def make_generators(random_state, device: torch.device) -> tuple[torch.Generator, torch.Generator]:
+    """(CPU generator for initialisation, device generator for batches and noise), both seeded
+    from ``random_state`` (None, an int or a ``numpy.random.RandomState``, as scikit-learn)."""
+    from sklearn.utils import check_random_state
+
+    seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
+    init = torch.Generator().manual_seed(seed)
+    train = torch.Generator(device=device).manual_seed(seed + 1)
+    return init, train

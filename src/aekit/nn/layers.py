@@ -1,0 +1,54 @@
+"""Building blocks of aekit's autoencoders: the tied decoder layer and the activations."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACTIVATIONS = ("elu", "relu", "selu", "sigmoid", "tanh", "linear")
+
+
+def make_activation(name: str) -> nn.Module:
+    """Return the activation module called ``name`` (one of :data:`ACTIVATIONS`)."""
+    modules = {
+        "elu": nn.ELU,
+        "relu": nn.ReLU,
+        "selu": nn.SELU,
+        "sigmoid": nn.Sigmoid,
+        "tanh": nn.Tanh,
+        "linear": nn.Identity,
+    }
+    if name not in modules:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return modules[name]()
+
+
+class TiedLinear(nn.Module):
+    """Decoder layer whose weight is the transpose of an encoder layer's weight.
+
+    Only the bias is a parameter of this layer (biases are never tied, SPEC 2). The encoder
+    layer is held outside the module registry so that its weight is listed, saved and
+    regularised once, as the encoder's.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Linear
+        The mirrored encoder layer, mapping ``out_features -> in_features`` of this layer.
+    """
+
+    def __init__(self, encoder: nn.Linear):
+        super().__init__()
+        object.__setattr__(self, "encoder", encoder)  # a plain attribute, not a submodule
+        self.bias = nn.Parameter(torch.zeros(encoder.in_features))
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The effective weight, ``W_enc.T`` of shape (in_features_enc, out_features_enc)."""
+        return self.encoder.weight.t()
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        # (B, n_code) @ W_enc -> (B, n_in): F.linear(h, W_enc.T) is h @ W_enc, a plain GEMM, no copy
+        return F.linear(h, self.encoder.weight.t(), self.bias)  # tied: W_dec = W_enc^T
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.encoder.out_features}, out_features={self.encoder.in_features}, tied"

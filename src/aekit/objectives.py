@@ -1,0 +1,40 @@
+"""The functions the engine minimises: reconstruction of clean inputs from (optionally
+corrupted) inputs, plus weight decay. Shared by end-to-end and layer-wise training."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from . import corruption as corruption_
+from .losses import l2_penalty, reconstruction
+
+
+def reconstruction_objective(forward: Callable[[torch.Tensor], torch.Tensor],
+                             weights: Sequence[torch.Tensor], *, loss: str = "mse",
+                             l2: float = 0.0, corruption: str | None = None,
+                             corruption_level: float = 0.0,
+                             generator: torch.Generator | None = None):
+    """Build ``loss_fn(batch) -> (loss, parts)`` for :func:`aekit.engine.fit`.
+
+    ``forward`` maps an input batch to its reconstruction (its logits when ``loss="bce"``).
+    The input is corrupted before ``forward`` while the target stays the clean batch: the
+    denoising criterion of Vincent et al. (2008). ``weights`` are the matrices L2 applies to.
+    """
+    weights = list(weights)
+
+    def loss_fn(batch: torch.Tensor):
+        noisy = corruption_.corrupt(batch, corruption, corruption_level, generator)
+        rec = reconstruction(forward(noisy), batch, loss)
+        if l2 == 0:
+            return rec, {"loss": rec, "reconstruction": rec}
+        penalty = l2 * l2_penalty(weights)
+        total = rec + penalty
+        return total, {"loss": total, "reconstruction": rec, "l2": penalty}
+
+    return loss_fn
+
+
+def clean_reconstruction(forward: Callable[[torch.Tensor], torch.Tensor], loss: str = "mse"):
+    """``eval_fn(batch) -> loss`` without corruption or penalty: the validation criterion."""
+    return lambda batch: reconstruction(forward(batch), batch, loss)
