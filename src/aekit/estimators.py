@@ -8,10 +8,13 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import corruption as corruption_
-from . import engine
+from . import engine, layerwise
 from .losses import RECONSTRUCTION_LOSSES
 from .nn import StackedAutoencoder, StackedConfig
 from .objectives import clean_reconstruction, reconstruction_objective
+
+
+TRAINING_MODES = ("end_to_end", "layerwise")
 
 
 def _validate_choice(name: str, value, choices) -> None:
@@ -43,7 +46,17 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         Standard deviation for ``"gaussian"``, drop rate for ``"masking"``.
     code_activation : str or None, default=None
         Activation of the coding layer; None uses ``activation``.
-    epochs, batch_size, learning_rate : training settings (Adam).
+    training : {"end_to_end", "layerwise"}, default="end_to_end"
+        Train the whole stack at once, or greedily one layer at a time (SPEC 3).
+    layerwise_method : {"phases", "separate"}, default="phases"
+        The book's two methods: one model trained in phases with frozen, cached lower layers,
+        or separate shallow autoencoders assembled into the stack.
+    layerwise_epochs : int or tuple of int, default=4
+        Epochs per layer-wise phase (one value for all, or one per layer).
+    fine_tune_epochs : int, default=0
+        End-to-end epochs after the layer-wise phases.
+    epochs, batch_size, learning_rate : training settings (Adam); ``epochs`` is for
+        end-to-end training.
     validation_fraction : float, default=0.0
         Fraction of rows held out to compute ``val_loss`` each epoch.
     patience : int or None, default=None
@@ -67,7 +80,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     def __init__(self, hidden_layer_sizes=(300, 150), *, activation="elu", tied=True, l2=5e-4,
                  loss="mse", corruption=None, corruption_level=0.1, code_activation=None,
-                 epochs=10, batch_size=150, learning_rate=0.01, validation_fraction=0.0,
+                 training="end_to_end", layerwise_method="phases", layerwise_epochs=4,
+                 fine_tune_epochs=0, epochs=10, batch_size=150, learning_rate=0.01, validation_fraction=0.0,
                  patience=None, device="auto", random_state=None, verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -77,6 +91,10 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.corruption = corruption
         self.corruption_level = corruption_level
         self.code_activation = code_activation
+        self.training = training
+        self.layerwise_method = layerwise_method
+        self.layerwise_epochs = layerwise_epochs
+        self.fine_tune_epochs = fine_tune_epochs
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -93,12 +111,17 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         device = engine.resolve_device(self.device)
         init_generator, generator = engine.make_generators(self.random_state, device)
         self.module_ = StackedAutoencoder(self._module_config(X.shape[1]), init_generator).to(device)
-        self.history_ = self._train(X, generator)
+        if self.training == "layerwise":
+            self.history_ = self._train_layerwise(X, generator)
+        else:
+            self.history_ = self._train(X, generator)
         self.n_iter_ = len(self.history_)
         return self
 
     def _validate_params_and_data(self, X) -> np.ndarray:
         _validate_choice("loss", self.loss, RECONSTRUCTION_LOSSES)
+        _validate_choice("training", self.training, TRAINING_MODES)
+        _validate_choice("layerwise_method", self.layerwise_method, layerwise.METHODS)
         corruption_.validate(self.corruption, self.corruption_level)
         if not self.l2 >= 0:
             raise ValueError(f"l2 must be >= 0, got {self.l2}")
@@ -125,14 +148,28 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         module, logits = self.module_, self.loss == "bce"
         return lambda x: module.decode(module.encode(x), logits=logits)
 
-    def _train(self, X: np.ndarray, generator: torch.Generator) -> list[dict]:
+    def _train(self, X: np.ndarray, generator: torch.Generator, **overrides) -> list[dict]:
+        """End-to-end training of every parameter (also the fine-tuning after layer-wise phases)."""
         forward = self._forward_for_loss()
         loss_fn = reconstruction_objective(
             forward, self.module_.weight_matrices(), loss=self.loss, l2=self.l2,
             corruption=self.corruption, corruption_level=self.corruption_level, generator=generator)
         return engine.fit(self.module_, loss_fn, X, params=self.module_.parameters(),
-                          config=self._train_config(), generator=generator,
+                          config=self._train_config(**overrides), generator=generator,
                           eval_fn=clean_reconstruction(forward, self.loss))
+
+    def _train_layerwise(self, X: np.ndarray, generator: torch.Generator) -> list[dict]:
+        """Greedy layer-wise phases, then end-to-end fine-tuning (with validation, if asked)."""
+        config = layerwise.LayerwiseConfig(
+            method=self.layerwise_method, epochs=self.layerwise_epochs,
+            learning_rate=self.learning_rate, l2=self.l2, corruption=self.corruption,
+            corruption_level=self.corruption_level, batch_size=self.batch_size)
+        history = layerwise.train_layerwise(
+            self.module_, X, config=config, generator=generator, verbose=bool(self.verbose),
+            objective=layerwise.Objective(self.loss, self.l2, self.corruption, self.corruption_level))
+        if self.fine_tune_epochs:
+            history += self._train(X, generator, epochs=self.fine_tune_epochs, phase="fine-tune")
+        return history
 
     # -- using the fitted model ----------------------------------------------------------
     def transform(self, X) -> np.ndarray:
