@@ -1,0 +1,225 @@
+"""The ``aekit`` command: parses arguments, builds estimators, calls the library.
+
+Nothing runs at import; ``main(argv)`` returns the exit code (0 ok, 1 a reported error).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+# the book's stacked autoencoder (Géron ch. 15): tied 784-300-150-300-784, ELU, L2 5e-4, Adam 0.01
+PRESETS = {
+    "book": dict(hidden_layer_sizes=(300, 150), activation="elu", tied=True, l2=5e-4,
+                 learning_rate=0.01, epochs=5, batch_size=150),
+    # small and quick, for the 64-pixel digits: what `aekit demo` trains
+    "demo": dict(hidden_layer_sizes=(48, 24), activation="elu", tied=True, l2=1e-4,
+                 learning_rate=0.005, batch_size=32, corruption="gaussian", corruption_level=0.1,
+                 training="layerwise", layerwise_epochs=(40, 40), fine_tune_epochs=60),
+}
+
+# estimator parameter -> (flags, argparse keywords); defaults are None so presets can fill in
+MODEL_OPTIONS = {
+    "hidden_layer_sizes": (["--hidden"], dict(type=lambda s: tuple(int(v) for v in s.split(",")),
+                                              help="encoder widths, e.g. 300,150")),
+    "activation": (["--activation"], dict(choices=["elu", "relu", "selu", "sigmoid", "tanh", "linear"])),
+    "tied": (["--tied"], dict(action=argparse.BooleanOptionalAction, help="tie decoder weights (--no-tied unties)")),
+    "l2": (["--l2"], dict(type=float, help="L2 weight on weight matrices")),
+    "loss": (["--loss"], dict(choices=["mse", "bce"])),
+    "corruption": (["--corruption"], dict(choices=["none", "gaussian", "masking"])),
+    "corruption_level": (["--corruption-level"], dict(type=float, help="gaussian std or masking rate")),
+    "training": (["--training"], dict(choices=["end_to_end", "layerwise"])),
+    "layerwise_method": (["--layerwise-method"], dict(choices=["phases", "separate"])),
+    "layerwise_epochs": (["--layerwise-epochs"], dict(type=lambda s: tuple(int(v) for v in s.split(",")),
+                                                       help="epochs per phase: one value or one per layer")),
+    "fine_tune_epochs": (["--fine-tune-epochs"], dict(type=int)),
+    "epochs": (["--epochs"], dict(type=int)),
+    "batch_size": (["--batch-size"], dict(type=int)),
+    "learning_rate": (["--lr", "--learning-rate"], dict(type=float)),
+    "validation_fraction": (["--validation-fraction"], dict(type=float)),
+    "patience": (["--patience"], dict(type=int)),
+    "device": (["--device"], dict(help="auto, cpu, cuda, cuda:1, ...")),
+    "random_state": (["--seed"], dict(type=int)),
+}
+
+
+def _add_data_options(parser: argparse.ArgumentParser, default: str | None = "digits") -> None:
+    parser.add_argument("--dataset", default=default,
+                        help="digits (embedded), mnist, fashion-mnist, or a .npy/.npz/.csv file")
+    parser.add_argument("--data-dir", help="folder holding the IDX files (else $AEKIT_DATA_DIR, then the cache)")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model and training")
+    group.add_argument("--preset", choices=sorted(PRESETS), help="start from a named configuration")
+    for dest, (flags, kwargs) in MODEL_OPTIONS.items():
+        group.add_argument(*flags, dest=dest, default=None, **kwargs)
+
+
+def _estimator_params(args, base: dict | None = None) -> dict:
+    """Preset (or ``base``) first, then every option the user gave explicitly."""
+    params = dict(base or {})
+    params.update(PRESETS.get(args.preset, {}) if args.preset else {})
+    params.update({k: getattr(args, k) for k in MODEL_OPTIONS if getattr(args, k) is not None})
+    if params.get("corruption") == "none":
+        params["corruption"] = None
+    return params
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="aekit", description="Autoencoders: train, inspect, report.")
+    parser.add_argument("--version", action="version", version=f"aekit {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="train a tied denoising autoencoder layer-wise and write an HTML report")
+    _add_data_options(demo)
+    _add_model_options(demo)
+    demo.add_argument("--out", default="demo-report", help="output folder (default: demo-report)")
+    demo.add_argument("--quick", action="store_true", help="a few epochs only (for smoke tests)")
+    demo.add_argument("--no-tsne", action="store_true", help="skip the t-SNE map (the slowest figure)")
+
+    train = sub.add_parser("train", help="train an autoencoder; write the model, metrics and figures")
+    _add_data_options(train)
+    _add_model_options(train)
+    train.add_argument("--out", default="aekit-out", help="output folder (default: aekit-out)")
+
+    report = sub.add_parser("report", help="write the HTML report of a saved model")
+    report.add_argument("model_dir", help="a folder written by `aekit train` (its model/ or the folder itself)")
+    _add_data_options(report, default=None)
+    report.add_argument("--out", default=None, help="HTML file (default: MODEL_DIR/report.html)")
+    report.add_argument("--no-tsne", action="store_true", help="skip the t-SNE map")
+    return parser
+
+
+def _metrics(estimator, data, seconds: float) -> dict:
+    metrics = {"dataset": data.name, "n_train": len(data.X_train), "n_test": len(data.X_test),
+               "train_mse": -estimator.score(data.X_train), "epochs_run": estimator.n_iter_,
+               "fit_seconds": round(seconds, 3)}
+    if len(data.X_test):
+        metrics["test_mse"] = -estimator.score(data.X_test)
+    return metrics
+
+
+def _fit(params: dict, data, verbose: bool):
+    from .estimators import AutoencoderTransformer
+
+    estimator = AutoencoderTransformer(**{**params, "verbose": verbose})
+    start = time.perf_counter()
+    estimator.fit(data.X_train)
+    return estimator, time.perf_counter() - start
+
+
+def _write_figures(out: Path, estimator, data) -> None:
+    from . import plots
+
+    plots.save_figure(plots.loss_curves(estimator.history_), out / "loss.png")
+    if data.image_shape is not None:
+        X = data.X_test if len(data.X_test) else data.X_train
+        X = X[:10]
+        plots.save_figure(plots.reconstruction_grid(X, estimator.reconstruct(X), data.image_shape),
+                          out / "reconstructions.png")
+
+
+def _save_outputs(out: Path, estimator, metrics: dict, data) -> None:
+    from . import io
+    from .report import write_json_atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    io.save(estimator, out / "model")
+    write_json_atomic(out / "metrics.json", metrics)
+    _write_figures(out, estimator, data)
+
+
+def cmd_train(args) -> int:
+    from .datasets import load
+
+    data = load(args.dataset, args.data_dir, verbose=not args.quiet)
+    estimator, seconds = _fit(_estimator_params(args), data, not args.quiet)
+    metrics = _metrics(estimator, data, seconds)
+    out = Path(args.out)
+    _save_outputs(out, estimator, metrics, data)
+    print(_summary(metrics))
+    print(f"wrote {out}/model, {out}/metrics.json and figures")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .datasets import load
+    from .report import ReportOptions, write_report
+
+    data = load(args.dataset, args.data_dir, verbose=not args.quiet)
+    base = dict(PRESETS["demo"], random_state=0)
+    if args.quick:
+        base.update(layerwise_epochs=(2, 2), fine_tune_epochs=2)
+    estimator, seconds = _fit(_estimator_params(args, base), data, not args.quiet)
+    metrics = _metrics(estimator, data, seconds)
+    out = Path(args.out)
+    _save_outputs(out, estimator, metrics, data)
+    options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet,
+                            activation_steps=50 if args.quick else 200)
+    path = write_report(out / "report.html", estimator, data, metrics,
+                        title=f"aekit demo: {data.name}", options=options)
+    from .report import write_json_atomic
+
+    write_json_atomic(out / "metrics.json", metrics)  # now with the probe's accuracies
+    print(_summary(metrics))
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from . import io
+    from .datasets import load
+    from .report import ReportOptions, write_report
+
+    model_dir = Path(args.model_dir)
+    if (model_dir / "model" / "config.json").exists():
+        model_dir = model_dir / "model"
+    estimator = io.load(model_dir)
+    if args.dataset is None:
+        raise ValueError("aekit report needs --dataset (the data the model was trained on)")
+    data = load(args.dataset, args.data_dir, verbose=not args.quiet)
+    metrics = _metrics(estimator, data, float("nan"))
+    metrics.pop("fit_seconds")
+    out = Path(args.out) if args.out else model_dir.parent / "report.html"
+    options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet)
+    print(f"report: {write_report(out, estimator, data, metrics, title=f'aekit report: {data.name}', options=options)}")
+    return 0
+
+
+def _summary(metrics: dict) -> str:
+    keys = [k for k in ("dataset", "train_mse", "test_mse", "probe_accuracy_codes",
+                        "probe_accuracy_raw", "fit_seconds") if k in metrics]
+    return "  ".join(f"{k}={metrics[k]:.5g}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
+                     for k in keys)
+
+
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "report": cmd_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``aekit`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from .datasets import DatasetError
+    from .io import ModelFileError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (DatasetError, ModelFileError, ValueError, FileExistsError, FileNotFoundError) as error:
+        print(f"aekit {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

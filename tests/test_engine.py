@@ -1,0 +1,229 @@
+"""The training loop: what a step changes, reproducibility, history, validation, stopping."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from aekit import engine
+from aekit.engine import TrainConfig
+from aekit.nn import StackedAutoencoder, StackedConfig
+from aekit.objectives import clean_reconstruction, reconstruction_objective
+
+
+def build(seed=0, tied=True, hidden=(6, 3), n_inputs=8):
+    return StackedAutoencoder(StackedConfig(n_inputs=n_inputs, hidden_sizes=hidden, tied=tied),
+                              torch.Generator().manual_seed(seed))
+
+
+def data(n=64, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    # low-rank data an autoencoder can learn
+    return (rng.normal(size=(n, 2)) @ rng.normal(size=(2, d))).astype(np.float32)
+
+
+def snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def train(model, X, seed=0, params=None, loss_fn=None, **config):
+    loss_fn = loss_fn or reconstruction_objective(model, model.weight_matrices(), l2=1e-4)
+    config = {"epochs": 3, "batch_size": 16, "learning_rate": 0.01, **config}
+    return engine.fit(model, loss_fn, X, params=list(model.parameters()) if params is None else params,
+                      config=TrainConfig(**config), generator=torch.Generator().manual_seed(seed))
+
+
+def test_training_changes_trainable_weights_and_leaves_frozen_ones_bit_identical():
+    model = build(tied=False)
+    before = snapshot(model)
+    trainable = model.layer_parameters(2)  # encoder layer 2 and its mirror
+    train(model, data(), params=trainable, epochs=2)
+    after = snapshot(model)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"encoders.1.weight", "encoders.1.bias", "decoders.1.weight", "decoders.1.bias"}
+
+
+def test_tied_training_of_one_layer_moves_its_shared_weight_only():
+    model = build(tied=True)
+    before = snapshot(model)
+    train(model, data(), params=model.layer_parameters(1), epochs=1)
+    after = snapshot(model)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"encoders.0.weight", "encoders.0.bias", "decoders.0.bias"}
+
+
+def test_evaluate_changes_nothing():
+    model = build()
+    before = snapshot(model)
+    X = torch.from_numpy(data())
+    value = engine.evaluate(clean_reconstruction(model), X, batch_size=10)
+    assert value == pytest.approx(torch.mean((model(X) - X) ** 2).item(), rel=1e-5)
+    after = snapshot(model)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_loss_falls_over_epochs():
+    model = build()
+    history = train(model, data(n=128), epochs=15)
+    losses = [r["loss"] for r in history]
+    assert losses[-1] < 0.5 * losses[0]
+    assert history[-1]["reconstruction"] < history[0]["reconstruction"]
+
+
+def test_same_seed_gives_bit_identical_weights():
+    runs = [snapshot_after_training(seed=3) for _ in range(2)]
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+    other = snapshot_after_training(seed=4)
+    assert not all(torch.equal(runs[0][k], other[k]) for k in runs[0])
+
+
+def snapshot_after_training(seed):
+    model = build(seed=0)
+    g = torch.Generator().manual_seed(seed)
+    loss_fn = reconstruction_objective(model, model.weight_matrices(), l2=1e-3,
+                                       corruption="gaussian", corruption_level=0.1, generator=g)
+    engine.fit(model, loss_fn, data(), params=list(model.parameters()),
+               config=TrainConfig(epochs=3, batch_size=8, validation_fraction=0.25), generator=g)
+    return snapshot(model)
+
+
+def test_history_records():
+    history = train(build(), data(), epochs=3, phase="phase 1")
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    for r in history:
+        assert r["phase"] == "phase 1"
+        assert set(r) == {"phase", "epoch", "loss", "reconstruction", "l2", "seconds"}
+        assert r["seconds"] >= 0 and math.isfinite(r["loss"])
+        assert isinstance(r["loss"], float)
+        assert r["loss"] == pytest.approx(r["reconstruction"] + r["l2"], rel=1e-5)
+
+
+def test_validation_fraction_adds_val_loss():
+    history = train(build(), data(), epochs=2, validation_fraction=0.25)
+    assert all("val_loss" in r and math.isfinite(r["val_loss"]) for r in history)
+    assert "val_loss" not in train(build(), data(), epochs=1)[0]
+
+
+def test_validation_rows_are_held_out_of_training():
+    model, X = build(), data(n=40)
+    steps = []
+
+    def loss_fn(batch):
+        steps.append(len(batch))
+        out = model(batch)
+        loss = torch.mean((out - batch) ** 2)
+        return loss, {"loss": loss}
+
+    train(model, X, loss_fn=loss_fn, epochs=1, batch_size=100, validation_fraction=0.25)
+    # one training step on the 30 rows left (the batch shrinks to them), then the default
+    # eval_fn (loss_fn itself) on the 10 held-out rows
+    assert steps == [30, 10]
+
+
+def scripted_validation(model, values):
+    """An eval_fn that returns the given validation losses in turn."""
+    values = iter(values)
+    return lambda batch: torch.tensor(next(values))
+
+
+def test_early_stopping_stops_with_patience_and_restores_the_best_weights():
+    model = build()
+    states = {}
+
+    def keep(record):
+        states[record["epoch"]] = snapshot(model)
+
+    val = [3.0, 2.0, 1.0, 1.5, 1.25, 0.5, 0.25]
+    history = engine.fit(model, reconstruction_objective(model, model.weight_matrices()), data(),
+                         params=list(model.parameters()),
+                         config=TrainConfig(epochs=7, batch_size=16, validation_fraction=0.25, patience=2),
+                         generator=torch.Generator().manual_seed(0),
+                         eval_fn=scripted_validation(model, val), callbacks=[keep])
+    assert [r["val_loss"] for r in history] == [3.0, 2.0, 1.0, 1.5, 1.25]  # stopped before epoch 6
+    final = snapshot(model)
+    assert all(torch.equal(final[k], states[3][k]) for k in final)  # best epoch restored
+    assert not all(torch.equal(final[k], states[5][k]) for k in final)
+
+
+def test_without_patience_validation_does_not_stop_or_restore():
+    model = build()
+    history = engine.fit(model, reconstruction_objective(model, model.weight_matrices()), data(),
+                         params=list(model.parameters()),
+                         config=TrainConfig(epochs=4, batch_size=16, validation_fraction=0.25),
+                         generator=torch.Generator().manual_seed(0),
+                         eval_fn=scripted_validation(model, [1.0, 2.0, 3.0, 4.0]))
+    assert len(history) == 4
+
+
+def test_a_callback_returning_true_stops_training():
+    calls = []
+
+    def stop_at_two(record):
+        calls.append(record["epoch"])
+        return record["epoch"] == 2
+
+    model = build()
+    history = engine.fit(model, reconstruction_objective(model, model.weight_matrices()), data(),
+                         params=list(model.parameters()), config=TrainConfig(epochs=10, batch_size=16),
+                         generator=torch.Generator().manual_seed(0),
+                         callbacks=[lambda record: None, stop_at_two])
+    assert len(history) == 2 and calls == [1, 2]
+
+
+def counting_loss(model, sizes):
+    def loss_fn(batch):
+        sizes.append(len(batch))
+        loss = torch.mean((model(batch) - batch) ** 2)
+        return loss, {"loss": loss}
+    return loss_fn
+
+
+def test_the_last_partial_batch_is_dropped():
+    model, sizes = build(), []
+    train(model, data(n=10), loss_fn=counting_loss(model, sizes), epochs=3, batch_size=4)
+    assert sizes == [4, 4] * 3  # 10 // 4 = 2 steps per epoch; the 2 rows left are dropped
+
+
+def test_batch_size_larger_than_the_data_becomes_the_data():
+    model, sizes = build(), []
+    history = train(model, data(n=5), loss_fn=counting_loss(model, sizes), epochs=2, batch_size=100)
+    assert sizes == [5, 5] and len(history) == 2
+
+
+def test_no_trainable_parameters_raises():
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        train(build(), data(), params=[])
+
+
+def test_zero_epochs_changes_nothing():
+    model = build()
+    before = snapshot(model)
+    assert train(model, data(), epochs=0) == []
+    after = snapshot(model)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(epochs=-1), "epochs >= 0"), (dict(batch_size=0), "batch_size >= 1"),
+    (dict(learning_rate=0.0), "learning_rate > 0"), (dict(validation_fraction=1.0), "validation_fraction"),
+])
+def test_train_config_rejects_bad_settings(kw, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kw)
+
+
+def test_split_validation_too_few_rows_raises():
+    with pytest.raises(ValueError, match="leaves no training rows"):
+        engine.split_validation(torch.zeros(1, 3), 0.5, torch.Generator().manual_seed(0))
+
+
+def test_resolve_device_and_generators():
+    assert engine.resolve_device("cpu") == torch.device("cpu")
+    assert engine.resolve_device("auto").type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            engine.resolve_device("cuda")
+    a, b = engine.make_generators(5, torch.device("cpu")), engine.make_generators(5, torch.device("cpu"))
+    assert torch.equal(torch.rand(3, generator=a[0]), torch.rand(3, generator=b[0]))
+    assert torch.equal(torch.rand(3, generator=a[1]), torch.rand(3, generator=b[1]))
