@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .losses import l2_penalty
+
 logger = logging.getLogger(__name__)
 
 # loss_fn(batch) -> (loss to minimise, {part name: detached or not tensor})
@@ -66,19 +68,28 @@ class EarlyStopping:
         return self.bad_epochs >= self.patience
 
 
-def make_optimizer(params: Sequence[nn.Parameter], learning_rate: float) -> torch.optim.Optimizer:
-    """Adam with the fused kernel (one kernel for all parameters); foreach where fused is unavailable."""
-    params = list(params)
+def make_optimizer(params: Sequence[nn.Parameter], learning_rate: float,
+                   l2_weights: Sequence[nn.Parameter] = (), l2: float = 0.0) -> torch.optim.Optimizer:
+    """Adam with the fused kernel (one kernel for all parameters); foreach where fused is unavailable.
+
+    L2 regularisation of ``l2_weights`` is Adam's (coupled) ``weight_decay``: it adds ``l2 * W``
+    to the gradient, which is exactly the gradient of ``l2 * ||W||^2 / 2``, inside the fused
+    kernel, instead of five extra passes over the weights per step in autograd.
+    """
+    decayed = {id(w) for w in l2_weights} if l2 else set()
+    groups = [{"params": [p for p in params if id(p) in decayed], "weight_decay": l2},
+              {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0}]
+    groups = [g for g in groups if g["params"]]
     try:
-        return torch.optim.Adam(params, lr=learning_rate, fused=True)
+        return torch.optim.Adam(groups, lr=learning_rate, fused=True)
     except (RuntimeError, TypeError):  # e.g. a device or dtype the fused kernel lacks
-        return torch.optim.Adam(params, lr=learning_rate, foreach=True)
+        return torch.optim.Adam(groups, lr=learning_rate, foreach=True)
 
 
-def as_tensor(X, device: torch.device) -> torch.Tensor:
-    """The data as one contiguous float32 tensor on ``device`` (no copy when already there)."""
-    X = torch.as_tensor(np.asarray(X, dtype=np.float32) if not torch.is_tensor(X) else X)
-    return X.to(device=device, dtype=torch.float32).contiguous()
+def as_tensor(X, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The data as one contiguous tensor on ``device`` (no copy when it already is one)."""
+    X = X if torch.is_tensor(X) else torch.from_numpy(np.ascontiguousarray(X))
+    return X.to(device=device, dtype=dtype).contiguous()
 
 
 def split_validation(X: torch.Tensor, fraction: float, generator: torch.Generator):
@@ -122,6 +133,7 @@ def evaluate(eval_fn: EvalFn, X: torch.Tensor, batch_size: int = 4096) -> float:
 
 def fit(module: nn.Module, loss_fn: LossFn, X, *, params: Sequence[nn.Parameter],
         config: TrainConfig, generator: torch.Generator, eval_fn: EvalFn | None = None,
+        l2_weights: Sequence[nn.Parameter] = (), l2: float = 0.0,
         callbacks: Sequence[Callable[[dict], bool | None]] = ()) -> list[dict]:
     """Train ``module`` by minimising ``loss_fn`` over the rows of ``X``.
 
@@ -144,6 +156,10 @@ def fit(module: nn.Module, loss_fn: LossFn, X, *, params: Sequence[nn.Parameter]
         so the same seed gives the same weights.
     eval_fn : callable, optional
         ``eval_fn(batch) -> loss`` on clean data for the validation loss; default ``loss_fn``.
+    l2_weights, l2 : sequence of Parameter, float
+        L2 regularisation ``l2 * sum(||W||^2) / 2`` of these trainable weights, applied through
+        the optimizer (see :func:`make_optimizer`); the history's ``l2`` part is the penalty at
+        the end of each epoch, and ``loss`` includes it.
     callbacks : sequence of callable
         Called with each epoch's record; returning True stops training.
 
@@ -157,9 +173,11 @@ def fit(module: nn.Module, loss_fn: LossFn, X, *, params: Sequence[nn.Parameter]
     if not params:
         raise ValueError("no trainable parameters: everything is frozen")
     device = params[0].device
-    X_train, X_val = split_validation(as_tensor(X, device), config.validation_fraction, generator)
+    X = as_tensor(X, device, params[0].dtype)  # float64 models (reference tests) get float64 data
+    X_train, X_val = split_validation(X, config.validation_fraction, generator)
     batch_size = min(config.batch_size, len(X_train))
-    optimizer = make_optimizer(params, config.learning_rate)
+    l2_weights = [w for w in l2_weights if any(w is p for p in params)]
+    optimizer = make_optimizer(params, config.learning_rate, l2_weights, l2)
     stopper = EarlyStopping(config.patience) if (config.patience and X_val is not None) else None
     eval_fn = eval_fn or (lambda batch: loss_fn(batch)[0])
     history: list[dict] = []
@@ -167,6 +185,9 @@ def fit(module: nn.Module, loss_fn: LossFn, X, *, params: Sequence[nn.Parameter]
     for epoch in bar:
         record = train_one_epoch(module, loss_fn, optimizer, X_train, batch_size, generator)
         record = {"phase": config.phase, "epoch": epoch + 1, **record}
+        if l2 and l2_weights:
+            record["l2"] = l2 * float(l2_penalty(w.detach() for w in l2_weights))
+            record["loss"] += record["l2"]
         if X_val is not None:
             module.eval()
             record["val_loss"] = evaluate(eval_fn, X_val)

@@ -300,14 +300,13 @@ def train_layer(model: StackedAutoencoder, k: int, inputs: torch.Tensor, phase: 
         return model.decode_layer(model.encode_layer(x, k), k, logits=logits)
 
     weights = [p for p in params if p.dim() == 2]  # weight matrices that are parameters, no biases
-    loss_fn = reconstruction_objective(forward, weights, loss=loss, l2=phase.l2,
-                                       corruption=phase.corruption,
+    loss_fn = reconstruction_objective(forward, loss=loss, corruption=phase.corruption,
                                        corruption_level=phase.corruption_level, generator=generator)
     config = engine.TrainConfig(epochs=phase.epochs, batch_size=batch_size,
                                 learning_rate=phase.learning_rate, verbose=verbose, phase=label)
     logger.info("%s: %d epochs on %s", label, phase.epochs, tuple(inputs.shape))
     return engine.fit(model, loss_fn, inputs, params=params, config=config, generator=generator,
-                      callbacks=callbacks)
+                      l2_weights=weights, l2=phase.l2, callbacks=callbacks)
 
 
 @torch.no_grad()
@@ -327,8 +326,9 @@ def fine_tune(module: StackedAutoencoder, X, *, objective: Objective, config: en
               generator: torch.Generator, callbacks: Sequence[Callback] = ()) -> list[dict]:
     """End-to-end training of all parameters with the model's own objective.
 
-    The same objective as end-to-end training: reconstruction plus L2 over every weight
-    matrix that is a parameter, with the model's corruption; the validation loss (when
+    This is end-to-end training itself (``AutoencoderTransformer`` calls it for
+    ``training="end_to_end"`` too): reconstruction plus L2 over every weight matrix that is a
+    parameter, with the model's corruption; the validation loss (when
     ``config.validation_fraction > 0``) is the clean reconstruction.
     """
     logits = objective.loss == "bce"
@@ -336,10 +336,10 @@ def fine_tune(module: StackedAutoencoder, X, *, objective: Objective, config: en
     def forward(x):  # (B, n_inputs) -> (B, n_code) -> (B, n_inputs)
         return module.decode(module.encode(x), logits=logits)
 
-    loss_fn = reconstruction_objective(forward, module.weight_matrices(), loss=objective.loss,
-                                       l2=objective.l2, corruption=objective.corruption,
+    loss_fn = reconstruction_objective(forward, loss=objective.loss,
+                                       corruption=objective.corruption,
                                        corruption_level=objective.corruption_level,
                                        generator=generator)
     return engine.fit(module, loss_fn, X, params=list(module.parameters()), config=config,
                       generator=generator, eval_fn=clean_reconstruction(forward, objective.loss),
-                      callbacks=callbacks)
+                      l2_weights=module.weight_matrices(), l2=objective.l2, callbacks=callbacks)

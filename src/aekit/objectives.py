@@ -11,7 +11,7 @@ from .losses import l2_penalty, reconstruction
 
 
 def reconstruction_objective(forward: Callable[[torch.Tensor], torch.Tensor],
-                             weights: Sequence[torch.Tensor], *, loss: str = "mse",
+                             weights: Sequence[torch.Tensor] = (), *, loss: str = "mse",
                              l2: float = 0.0, corruption: str | None = None,
                              corruption_level: float = 0.0,
                              generator: torch.Generator | None = None):
@@ -19,7 +19,11 @@ def reconstruction_objective(forward: Callable[[torch.Tensor], torch.Tensor],
 
     ``forward`` maps an input batch to its reconstruction (its logits when ``loss="bce"``).
     The input is corrupted before ``forward`` while the target stays the clean batch: the
-    denoising criterion of Vincent et al. (2008). ``weights`` are the matrices L2 applies to.
+    denoising criterion of Vincent et al. (2008).
+
+    ``weights`` and ``l2`` put ``l2 * sum(||W||^2) / 2`` into the graph: the plain formulation,
+    kept as the reference that tests compare against. Training passes ``l2`` to
+    :func:`aekit.engine.fit` instead, which applies the same gradient inside the optimizer.
     """
     weights = list(weights)
 

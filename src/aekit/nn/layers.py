@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 ACTIVATIONS = ("elu", "relu", "selu", "sigmoid", "tanh", "linear")
@@ -47,8 +46,10 @@ class TiedLinear(nn.Module):
         return self.encoder.weight.t()
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        # (B, n_code) @ W_enc -> (B, n_in): F.linear(h, W_enc.T) is h @ W_enc, a plain GEMM, no copy
-        return F.linear(h, self.encoder.weight.t(), self.bias)  # tied: W_dec = W_enc^T
+        # tied: W_dec = W_enc^T, so h @ W_dec^T = h @ W_enc. Written as addmm on W_enc itself
+        # (not F.linear(h, W_enc.t())) so the weight gradient h^T @ grad comes out in W_enc's own
+        # layout and accumulates without a transposed copy.
+        return torch.addmm(self.bias, h, self.encoder.weight)  # (B, n_out_enc) -> (B, n_in_enc)
 
     def extra_repr(self) -> str:
         return f"in_features={self.encoder.out_features}, out_features={self.encoder.in_features}, tied"
