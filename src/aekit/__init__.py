@@ -1,11 +1,11 @@
 """aekit: autoencoders with a scikit-learn face and a PyTorch core."""
 from importlib.metadata import PackageNotFoundError, version
 
-from .estimators import AutoencoderTransformer
+from .estimators import AutoencoderTransformer, PretrainedClassifier
 
 try:
     __version__ = version("aekit")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["AutoencoderTransformer", "__version__"]
+__all__ = ["AutoencoderTransformer", "PretrainedClassifier", "__version__"]

@@ -34,8 +34,12 @@ import safetensors.torch
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from sklearn.base import BaseEstimator
+from sklearn.frozen import FrozenEstimator
+
 from . import engine
-from .estimators import AutoencoderTransformer
+from .classify import ClassifierConfig, EncoderClassifier
+from .estimators import AutoencoderTransformer, PretrainedClassifier
 from .nn import StackedAutoencoder, StackedConfig
 
 logger = logging.getLogger(__name__)
@@ -70,11 +74,15 @@ class ModelKind:
 # Adding an estimator (e.g. PretrainedClassifier) is one entry here; names are class names.
 ESTIMATORS: dict[str, ModelKind] = {
     "AutoencoderTransformer": ModelKind(AutoencoderTransformer, StackedAutoencoder, StackedConfig),
+    "PretrainedClassifier": ModelKind(
+        PretrainedClassifier, EncoderClassifier, ClassifierConfig,
+        fitted=("n_features_in_", "n_iter_", "history_", "feature_names_in_", "classes_", "n_frozen_")),
 }
 
 # JSON has no arrays of objects: these attributes need their type back after loading
 _FITTED_FROM_JSON: dict[str, Callable] = {
     "feature_names_in_": lambda names: np.asarray(names, dtype=object),
+    "classes_": np.asarray,
 }
 
 
@@ -150,9 +158,34 @@ def _params_to_json(params: dict) -> tuple[dict, list[str]]:
             out[name] = None
             notes.append(f"{name} was a numpy RandomState; saved as null")
             logger.warning("%s is a numpy RandomState: it is saved as None", name)
+        elif isinstance(value, BaseEstimator):  # PretrainedClassifier's autoencoder
+            out[name] = _estimator_param_to_json(value, name)
+            notes.append(f"{name} was a {type(value).__name__}; saved as its parameters "
+                         "(it loads unfitted: the fitted layers are in the model's weights)")
         else:
             out[name] = _to_json(value, f"parameter {name!r}")
     return out, notes
+
+
+def _estimator_param_to_json(value, name: str) -> dict:
+    """An estimator that is a parameter, as ``{"__estimator__": class name, "params": ...}``."""
+    inner = value.estimator if isinstance(value, FrozenEstimator) else value
+    kind = type(inner).__name__
+    if kind not in ESTIMATORS:
+        raise TypeError(f"cannot save parameter {name!r}: a {kind} is not an estimator "
+                        f"aekit.io knows ({sorted(ESTIMATORS)})")
+    params, _ = _params_to_json(inner.get_params(deep=False))
+    return {"__estimator__": kind, "params": params}
+
+
+def _param_from_json(value):
+    """Undo the JSON forms of parameters: lists were tuples, tagged objects were estimators."""
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, dict) and set(value) == {"__estimator__", "params"}:
+        kind = _kind_of(value["__estimator__"], Path(CONFIG_FILE))
+        return kind.estimator(**{k: _param_from_json(v) for k, v in value["params"].items()})
+    return value
 
 
 def _to_json(value, what: str):
@@ -247,8 +280,8 @@ def _kind_of(name, file: Path) -> ModelKind:
 
 def _estimator_from_params(kind: ModelKind, params: dict, file: Path):
     # scikit-learn parameters that are sequences are tuples by convention (hidden_layer_sizes)
-    params = {name: tuple(v) if isinstance(v, list) else v for name, v in params.items()}
     try:
+        params = {name: _param_from_json(v) for name, v in params.items()}
         return kind.estimator().set_params(**params)
     except (TypeError, ValueError) as exc:
         raise _error(file, f"has parameters this aekit does not accept: {exc}") from exc
