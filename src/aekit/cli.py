@@ -95,7 +95,63 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(report, default=None)
     report.add_argument("--out", default=None, help="HTML file (default: MODEL_DIR/report.html)")
     report.add_argument("--no-tsne", action="store_true", help="skip the t-SNE map")
+    _add_pretrain_parser(sub)
     return parser
+
+
+def _int_list(text: str) -> tuple:
+    return tuple(None if v.strip() == "all" else int(v) for v in text.split(","))
+
+
+def _add_pretrain_parser(sub) -> None:
+    study = sub.add_parser("pretrain", help="label-budget study: how much unsupervised pretraining "
+                                            "helps a classifier that has few labels")
+    _add_data_options(study)
+    study.add_argument("--budgets", type=_int_list, default=None,
+                       help="labels per run, comma-separated, 'all' for every row "
+                            "(default: 100,600,1000,3000,all; digits: 20,50,100,500,all)")
+    study.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    study.add_argument("--methods", type=lambda s: tuple(s.split(",")), default=None,
+                       help="comma-separated subset of: scratch, pretrained-frozen, pretrained-finetuned, "
+                            "sda-finetuned, logreg-codes, logreg-raw")
+    study.add_argument("--hidden", type=lambda s: tuple(int(v) for v in s.split(",")), default=(300, 150))
+    study.add_argument("--pretrain-epochs", type=int, default=10)
+    study.add_argument("--pretrain-batch-size", type=int, default=150)
+    study.add_argument("--pretrain-lr", type=float, default=0.01)
+    study.add_argument("--masking-rate", type=float, default=0.3)
+    study.add_argument("--epochs", type=int, default=100, help="classifier epochs")
+    study.add_argument("--batch-size", type=int, default=32)
+    study.add_argument("--lr", type=float, default=0.01)
+    study.add_argument("--l2", type=float, default=0.0)
+    study.add_argument("--dropout", type=float, default=0.0)
+    study.add_argument("--validation-fraction", type=float, default=0.0)
+    study.add_argument("--patience", type=int, default=None)
+    study.add_argument("--logreg-c", type=float, default=1.0)
+    study.add_argument("--device", default="auto")
+    study.add_argument("--out", default="study", help="output folder (default: study)")
+
+
+def cmd_pretrain(args) -> int:
+    from . import study
+    from .datasets import load
+
+    data = load(args.dataset, args.data_dir, verbose=not args.quiet)
+    if data.y_train is None or not len(data.X_test):
+        raise ValueError(f"{data.name}: the study needs labels and a test set")
+    budgets = args.budgets or ((20, 50, 100, 500, None) if data.name == "digits" else study.DEFAULT_BUDGETS)
+    records = study.run_study(
+        data.X_train, data.y_train, data.X_test, data.y_test, budgets=budgets, seeds=args.seeds,
+        methods=args.methods or study.METHODS, hidden_layer_sizes=args.hidden,
+        pretrain_epochs=args.pretrain_epochs, pretrain_batch_size=args.pretrain_batch_size,
+        pretrain_learning_rate=args.pretrain_lr, masking_rate=args.masking_rate,
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, l2=args.l2,
+        dropout=args.dropout, validation_fraction=args.validation_fraction,
+        patience=args.patience, logreg_C=args.logreg_c, device=args.device,
+        progress=not args.quiet)
+    paths = study.write_study(records, args.out)
+    print(study.summarize(records))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
 
 
 def _metrics(estimator, data, seconds: float) -> dict:
@@ -201,7 +257,7 @@ def _summary(metrics: dict) -> str:
                      for k in keys)
 
 
-COMMANDS = {"demo": cmd_demo, "train": cmd_train, "report": cmd_report}
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "report": cmd_report, "pretrain": cmd_pretrain}
 
 
 def main(argv: list[str] | None = None) -> int:
