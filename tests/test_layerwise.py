@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from aekit.nn import fused
+
 from aekit.layerwise import LayerwiseConfig, Objective, train_layerwise
 from aekit.nn import StackedAutoencoder, StackedConfig
 
@@ -53,18 +55,24 @@ def rows_of(batch, table):
 
 
 @pytest.mark.parametrize("tied", [True, False])
-def test_phase_freezes_lower_layers_and_runs_them_once(digits, tied):
+def test_phase_freezes_lower_layers_and_runs_them_once(digits, tied, monkeypatch):
     X = digits[0]
     module = make_module((32, 16, 8), tied)
     calls = [0, 0, 0]
+    encoder_weights = [enc.weight for enc in module.encoders]
 
-    def count(layer, inputs, output, j):
-        calls[j] += 1
-        if j > 0:  # what feeds layer 2 and 3 is a cache, outside autograd
-            assert not inputs[0].requires_grad
+    def count_training_use(h, weight, bias, transposed):  # every training batch's forward
+        for j, w in enumerate(encoder_weights):
+            if weight is w and not transposed:
+                calls[j] += 1
+                if j > 0:  # what feeds layer 2 and 3 is a cache, outside autograd
+                    assert not h.requires_grad
+        return linear(h, weight, bias, transposed)
 
-    for j, encoder in enumerate(module.encoders):
-        encoder.register_forward_hook(lambda layer, i, o, j=j: count(layer, i, o, j))
+    linear = fused._linear
+    monkeypatch.setattr(fused, "_linear", count_training_use)
+    for j, encoder in enumerate(module.encoders):  # the unfused calls: filling the caches
+        encoder.register_forward_hook(lambda layer, i, o, j=j: calls.__setitem__(j, calls[j] + 1))
     snapshots = {"layer 0": state(module)}  # phase label -> state after its last epoch
     history = train(module, X, epochs=(2, 3, 4),
                     callbacks=[lambda record: snapshots.__setitem__(record["phase"], state(module))])
@@ -181,16 +189,19 @@ def test_l2_of_a_phase_covers_its_weight_parameters_only(digits, tied):
     assert history["layer 2"][0]["l2"] == pytest.approx(expected, rel=1e-5)
 
 
-def test_denoising_corrupts_each_phase_input_only_while_it_trains(digits):
+def test_denoising_corrupts_each_phase_input_only_while_it_trains(digits, monkeypatch):
     X = torch.from_numpy(digits[0])
     module = make_module((32, 16))
-    seen = {0: [], 1: []}  # training-mode inputs of encoder layers 1 and 2
-    def record(layer, inputs, output, j):
-        if layer.training:  # the hook must return None, or it would replace the output
-            seen[j].append(inputs[0].clone())
+    seen = {0: [], 1: []}  # training inputs of encoder layers 1 and 2
 
-    for j in (0, 1):
-        module.encoders[j].register_forward_hook(lambda *args, j=j: record(*args, j))
+    def record(h, weight, bias, transposed):  # the fused training forward's layers
+        for j in (0, 1):
+            if weight is module.encoders[j].weight and not transposed:
+                seen[j].append(h.clone())
+        return linear(h, weight, bias, transposed)
+
+    linear = fused._linear
+    monkeypatch.setattr(fused, "_linear", record)
     train(module, X, epochs=2, corruption=("masking", None), corruption_level=(0.5, 0.0))
 
     with torch.no_grad():

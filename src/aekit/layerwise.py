@@ -300,8 +300,9 @@ def train_layer(model: StackedAutoencoder, k: int, inputs: torch.Tensor, phase: 
         return model.decode_layer(model.encode_layer(x, k), k, logits=logits)
 
     weights = [p for p in params if p.dim() == 2]  # weight matrices that are parameters, no biases
-    loss_fn = reconstruction_objective(forward, loss=loss, corruption=phase.corruption,
-                                       corruption_level=phase.corruption_level, generator=generator)
+    loss_fn = reconstruction_objective(
+        forward, loss=loss, corruption=phase.corruption, corruption_level=phase.corruption_level,
+        generator=generator, criterion=lambda noisy, clean: model.reconstruction_loss(noisy, clean, loss, k))
     config = engine.TrainConfig(epochs=phase.epochs, batch_size=batch_size,
                                 learning_rate=phase.learning_rate, verbose=verbose, phase=label)
     logger.info("%s: %d epochs on %s", label, phase.epochs, tuple(inputs.shape))
@@ -336,10 +337,10 @@ def fine_tune(module: StackedAutoencoder, X, *, objective: Objective, config: en
     def forward(x):  # (B, n_inputs) -> (B, n_code) -> (B, n_inputs)
         return module.decode(module.encode(x), logits=logits)
 
-    loss_fn = reconstruction_objective(forward, loss=objective.loss,
-                                       corruption=objective.corruption,
-                                       corruption_level=objective.corruption_level,
-                                       generator=generator)
+    loss_fn = reconstruction_objective(
+        forward, loss=objective.loss, corruption=objective.corruption,
+        corruption_level=objective.corruption_level, generator=generator,
+        criterion=lambda noisy, clean: module.reconstruction_loss(noisy, clean, objective.loss))
     return engine.fit(module, loss_fn, X, params=list(module.parameters()), config=config,
                       generator=generator, eval_fn=clean_reconstruction(forward, objective.loss),
                       l2_weights=module.weight_matrices(), l2=objective.l2, callbacks=callbacks)

@@ -14,7 +14,8 @@ def reconstruction_objective(forward: Callable[[torch.Tensor], torch.Tensor],
                              weights: Sequence[torch.Tensor] = (), *, loss: str = "mse",
                              l2: float = 0.0, corruption: str | None = None,
                              corruption_level: float = 0.0,
-                             generator: torch.Generator | None = None):
+                             generator: torch.Generator | None = None,
+                             criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
     """Build ``loss_fn(batch) -> (loss, parts)`` for :func:`aekit.engine.fit`.
 
     ``forward`` maps an input batch to its reconstruction (its logits when ``loss="bce"``).
@@ -24,12 +25,15 @@ def reconstruction_objective(forward: Callable[[torch.Tensor], torch.Tensor],
     ``weights`` and ``l2`` put ``l2 * sum(||W||^2) / 2`` into the graph: the plain formulation,
     kept as the reference that tests compare against. Training passes ``l2`` to
     :func:`aekit.engine.fit` instead, which applies the same gradient inside the optimizer.
+
+    ``criterion(noisy, clean) -> loss``, when given, replaces ``reconstruction(forward(noisy),
+    clean)``: the fused form of the same loss (:meth:`StackedAutoencoder.reconstruction_loss`).
     """
     weights = list(weights)
 
     def loss_fn(batch: torch.Tensor):
         noisy = corruption_.corrupt(batch, corruption, corruption_level, generator)
-        rec = reconstruction(forward(noisy), batch, loss)
+        rec = criterion(noisy, batch) if criterion else reconstruction(forward(noisy), batch, loss)
         if l2 == 0:
             return rec, {"loss": rec, "reconstruction": rec}
         penalty = l2 * l2_penalty(weights)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .fused import LayerSpec, fused_reconstruction_loss
 from .layers import ACTIVATIONS, TiedLinear, make_activation
 
 
@@ -126,6 +127,43 @@ class StackedAutoencoder(nn.Module):
     def layer_parameters(self, k: int) -> list[nn.Parameter]:
         """Trainable parameters of encoder layer ``k`` and its mirror (tied: one weight)."""
         return [*self.encoders[k - 1].parameters(), *self.decoders[k - 1].parameters()]
+
+    def chain(self, layer: int | None = None, *, logits: bool = False
+              ) -> tuple[tuple[LayerSpec, ...], tuple[torch.Tensor, ...]]:
+        """The layers ``forward`` runs (or, for ``layer=k``, encoder k and its mirror), as
+        :class:`~aekit.nn.fused.LayerSpec` s over a tuple of weights and biases."""
+        ks = range(1, self.depth + 1) if layer is None else [layer]
+        tensors: list[torch.Tensor] = []
+
+        def index(t: torch.Tensor) -> int:
+            for i, u in enumerate(tensors):
+                if u is t:
+                    return i
+            tensors.append(t)
+            return len(tensors) - 1
+
+        specs = [LayerSpec(index(self.encoders[k - 1].weight), index(self.encoders[k - 1].bias),
+                           False, self.config.layer_activation(k)) for k in ks]
+        for k in reversed(ks):
+            dec = self.decoders[k - 1]
+            tied = isinstance(dec, TiedLinear)
+            act = self.config.output_activation if k == 1 else self.config.layer_activation(k - 1)
+            weight = dec.encoder.weight if tied else dec.weight
+            specs.append(LayerSpec(index(weight), index(dec.bias), tied, act))
+        if logits:
+            specs[-1] = dataclasses.replace(specs[-1], activation="linear")
+        return tuple(specs), tuple(tensors)
+
+    def reconstruction_loss(self, x: torch.Tensor, target: torch.Tensor, loss: str = "mse",
+                            layer: int | None = None) -> torch.Tensor:
+        """Mean ``loss`` of reconstructing ``target`` from ``x`` through the whole stack (or,
+        for ``layer=k``, encoder k and its mirror alone), as one fused autograd node.
+
+        Equal to ``losses.reconstruction(self.forward(x), target)`` (with logits for BCE), but
+        with a hand-written backward: see :mod:`aekit.nn.fused`.
+        """
+        specs, tensors = self.chain(layer, logits=loss == "bce")
+        return fused_reconstruction_loss(x, target, specs, tensors, loss)
 
     def weight_matrices(self) -> list[nn.Parameter]:
         """Every weight that is a parameter: the ones L2 applies to (SPEC 2: tied decoders have none)."""
