@@ -100,3 +100,21 @@ def test_pretrain_study_writes_json_table_and_plot(tmp_path, capsys):
     assert {r["n_labels"] for r in records} == {20, 50}
     assert (out / "label_budget.png").read_bytes()[:4] == b"\x89PNG"
     assert "scratch" in (out / "study.md").read_text()
+
+
+@pytest.mark.slow
+def test_report_with_a_study_and_a_bad_study_file(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["-q", "train", "--dataset", "digits", *FAST, "--out", str(run)]) == 0
+    study = tmp_path / "study.json"
+    study.write_text(json.dumps([{"method": m, "n_labels": n, "seed": s, "test_error": e}
+                                 for m, e in [("scratch", 30.0), ("pretrained-finetuned", 20.0)]
+                                 for n in (20, 50) for s in (0, 1)]))
+    page = tmp_path / "r.html"
+    assert main(["-q", "report", str(run), "--dataset", "digits", "--no-tsne", "--study", str(study),
+                 "--out", str(page)]) == 0
+    assert "Label-budget study" in page.read_text()
+    study.write_text("{not json")
+    assert main(["-q", "report", str(run), "--dataset", "digits", "--study", str(study),
+                 "--out", str(page)]) == 1
+    assert "study.json" in capsys.readouterr().err

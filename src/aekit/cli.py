@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(report, default=None)
     report.add_argument("--out", default=None, help="HTML file (default: MODEL_DIR/report.html)")
     report.add_argument("--no-tsne", action="store_true", help="skip the t-SNE map")
+    report.add_argument("--study", help="a study.json written by `aekit pretrain`, to add its results")
     _add_pretrain_parser(sub)
     return parser
 
@@ -246,8 +247,24 @@ def cmd_report(args) -> int:
     metrics.pop("fit_seconds")
     out = Path(args.out) if args.out else model_dir.parent / "report.html"
     options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet)
-    print(f"report: {write_report(out, estimator, data, metrics, title=f'aekit report: {data.name}', options=options)}")
+    study = _read_study(args.study) if args.study else None
+    path = write_report(out, estimator, data, metrics, title=f"aekit report: {data.name}",
+                        options=options, study=study)
+    print(f"report: {path}")
     return 0
+
+
+def _read_study(path) -> list[dict]:
+    import json
+
+    try:
+        records = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable study.json ({error})") from None
+    if not isinstance(records, list) or not all(
+            isinstance(r, dict) and {"method", "n_labels", "test_error"} <= set(r) for r in records):
+        raise ValueError(f"{path}: not a study.json (a list of records with method, n_labels, test_error)")
+    return records
 
 
 def _summary(metrics: dict) -> str:

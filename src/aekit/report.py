@@ -43,6 +43,9 @@ class ReportOptions:
     tsne: bool = True
     max_points: int = 1500
     activation_steps: int = 200
+    # enough input L2 that the optimum is not just the sign pattern of the weights (a corner
+    # of the input box), so the images show structure; 1e-3 gives black-and-white noise
+    activation_l2: float = 0.05
     probe: bool = True
     random_state: int = 0
     verbose: bool = True
@@ -105,13 +108,17 @@ def _image_sections(estimator, data, options: ReportOptions, progress) -> list[S
     progress.update()
     progress.set_description("activation maximisation")
     lo, hi = float(X_train.min()), float(X_train.max())
-    inputs, acts = inspect.maximize_activation(module, 1, units, steps=options.activation_steps,
-                                               input_range=(lo, hi), random_state=options.random_state)
-    sections.append(Section(
-        "Activation maximisation (first hidden layer)",
-        "Inputs found by gradient ascent that excite one first-layer neuron each; compare them "
-        "with the weight images above.",
-        _png(plots.activation_maximization_grid(inputs, shape, units, activations=acts, title=None))))
+    for layer, name in [(1, "first hidden layer"), (depth, "coding layer")][:1 + (depth > 1)]:
+        layer_units = units[units < module.config.hidden_sizes[layer - 1]]
+        inputs, acts = inspect.maximize_activation(
+            module, layer, layer_units, steps=options.activation_steps, l2=options.activation_l2,
+            input_range=(lo, hi), random_state=options.random_state)
+        sections.append(Section(
+            f"Activation maximisation ({name})",
+            "Inputs found by gradient ascent (from noise, kept in the data's range, with a little "
+            "L2) that excite one neuron each; the number is the activation reached.",
+            _png(plots.activation_maximization_grid(inputs, shape, layer_units, activations=acts,
+                                                    title=None))))
     progress.update()
     return sections
 
@@ -178,11 +185,13 @@ def compute_sections(estimator, data, metrics: dict, options: ReportOptions,
 
 
 def _study_section(study: list[dict]) -> Section:
-    from .plots import label_budget
+    from .study import summarize
 
+    records = [{**r, "error": r["test_error"]} for r in study]
     return Section("Label-budget study", "Test error against the number of labels, mean ± std "
                    "over seeds: pretrained lines below the from-scratch line mean pretraining helps.",
-                   _png(label_budget(study)))
+                   _png(plots.label_budget(records, metric="error")),
+                   f"<pre>{html.escape(summarize(study))}</pre>")
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
