@@ -21,7 +21,6 @@ import argparse
 import platform
 import time
 
-import numpy as np
 import torch
 from sklearn.decomposition import PCA
 

@@ -14,7 +14,6 @@ last column (:func:`pack`); float32 holds every class index below 2**24 exactly.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from . import engine
 from .layerwise import layer_outputs
 from .losses import l2_penalty
 from .nn import StackedAutoencoder
+from .nn.config import DictConfig
 from .nn.layers import ACTIVATIONS, make_activation
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ FREEZE_POLICIES = ("none", "lower", "all")
 
 
 @dataclass
-class ClassifierConfig:
+class ClassifierConfig(DictConfig):
     """Architecture of an :class:`EncoderClassifier`: ``n_inputs -> hidden_sizes -> n_classes``."""
 
     n_inputs: int
@@ -60,17 +60,6 @@ class ClassifierConfig:
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["hidden_sizes"] = list(self.hidden_sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ClassifierConfig":
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown ClassifierConfig keys: {sorted(unknown)}")
-        return cls(**d)
 
     @property
     def depth(self) -> int:

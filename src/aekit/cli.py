@@ -20,6 +20,11 @@ PRESETS = {
     "demo": dict(hidden_layer_sizes=(48, 24), activation="elu", tied=True, l2=1e-4,
                  learning_rate=0.005, batch_size=32, corruption="gaussian", corruption_level=0.1,
                  training="layerwise", layerwise_epochs=(40, 40), fine_tune_epochs=60),
+    # what `aekit demo --dataset mnist` (or any 28x28 set) trains: the book's model, denoising, layer-wise
+    "demo-large": dict(hidden_layer_sizes=(300, 150), activation="elu", tied=True, l2=5e-4,
+                       learning_rate=0.01, batch_size=150, corruption="gaussian",
+                       corruption_level=0.1, training="layerwise", layerwise_epochs=(2, 2),
+                       fine_tune_epochs=2),
 }
 
 # estimator parameter -> (flags, argparse keywords); defaults are None so presets can fill in
@@ -212,9 +217,10 @@ def cmd_demo(args) -> int:
     from .report import ReportOptions, write_report
 
     data = load(args.dataset, args.data_dir, verbose=not args.quiet)
-    base = dict(PRESETS["demo"], random_state=0)
+    base = dict(PRESETS["demo" if data.X_train.shape[1] <= 256 else "demo-large"], random_state=0)
     if args.quick:
-        base.update(layerwise_epochs=(2, 2), fine_tune_epochs=2)
+        base.update(layerwise_epochs=(1, 1) if data.X_train.shape[1] > 256 else (2, 2),
+                    fine_tune_epochs=1 if data.X_train.shape[1] > 256 else 2)
     estimator, seconds = _fit(_estimator_params(args, base), data, not args.quiet)
     metrics = _metrics(estimator, data, seconds)
     out = Path(args.out)

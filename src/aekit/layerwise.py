@@ -22,7 +22,6 @@ end-to-end fine-tuning, is one call of :func:`aekit.engine.fit`.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from . import corruption as corruption_
 from . import engine
 from .losses import RECONSTRUCTION_LOSSES
 from .nn import StackedAutoencoder, StackedConfig
+from .nn.config import DictConfig
 from .objectives import clean_reconstruction, reconstruction_objective
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class PhaseSettings:
 
 
 @dataclass
-class LayerwiseConfig:
+class LayerwiseConfig(DictConfig):
     """How to train a stack one layer at a time.
 
     ``epochs``, ``learning_rate``, ``l2``, ``corruption`` and ``corruption_level`` take one
@@ -120,16 +120,6 @@ class LayerwiseConfig:
             _validate_phase(k, phase)
         return phases
 
-    def to_dict(self) -> dict:
-        return {name: list(v) if isinstance(v, tuple) else v
-                for name, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "LayerwiseConfig":
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown LayerwiseConfig keys: {sorted(unknown)}")
-        return cls(**d)
 
 
 @dataclass
@@ -247,11 +237,11 @@ def _train_separate(module: StackedAutoencoder, X: torch.Tensor, phases: list[Ph
                     loss: str, **kwargs) -> list[dict]:
     """Method "separate": one shallow autoencoder per layer, copied into the stack."""
     history: list[dict] = []
-    inputs = X
+    inputs, previous = X, None
     for k, phase in enumerate(phases, 1):
-        if k > 1:  # run the training set through the previous autoencoder's hidden layer
-            inputs = layer_outputs(shallow, inputs, 1)
-        shallow = shallow_autoencoder(module, k)
+        if previous is not None:  # run the training set through the previous one's hidden layer
+            inputs = layer_outputs(previous, inputs, 1)
+        shallow = previous = shallow_autoencoder(module, k)
         history += train_layer(shallow, 1, inputs, phase, label=f"layer {k}",
                                loss=layer_loss(loss, k), **kwargs)
         # encoder layers in order, output layers in reverse order (SPEC 3)

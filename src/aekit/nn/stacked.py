@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .config import DictConfig
 from .fused import LayerSpec, fused_reconstruction_loss
 from .layers import ACTIVATIONS, TiedLinear, make_activation
 
 
 @dataclass
-class StackedConfig:
+class StackedConfig(DictConfig):
     """Architecture of a :class:`StackedAutoencoder`.
 
     ``hidden_sizes=(300, 150)`` with ``n_inputs=784`` gives 784-300-150-300-784; the last
@@ -36,17 +37,6 @@ class StackedConfig:
             if name not in ACTIVATIONS:
                 raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
 
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["hidden_sizes"] = list(self.hidden_sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "StackedConfig":
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown StackedConfig keys: {sorted(unknown)}")
-        return cls(**d)
 
     @property
     def depth(self) -> int:
