@@ -1,0 +1,54 @@
+"""Stacked denoising autoencoder 784-1000-1000-1000 on all 60,000 MNIST labels (Vincent et al.
+2010, SdA-3: 1.28 % test error): layer-wise pretraining with masking noise, then the encoder
+plus a softmax layer fine-tuned on every label. Prints test error, time and machine.
+
+    python benches/bench_sda.py --data-dir ../shared/datasets --pretrain-epochs 5 --epochs 30
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import torch
+
+from aekit import AutoencoderTransformer, PretrainedClassifier
+from aekit.datasets import load
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--hidden", default="1000,1000,1000")
+    parser.add_argument("--pretrain-epochs", type=int, default=5, help="per layer")
+    parser.add_argument("--masking-rate", type=float, default=0.25)
+    parser.add_argument("--epochs", type=int, default=30, help="fine-tuning epochs")
+    parser.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    hidden = tuple(int(h) for h in args.hidden.split(","))
+    data = load("mnist", args.data_dir)
+    start = time.perf_counter()
+    sda = AutoencoderTransformer(hidden, activation="sigmoid", tied=True, l2=0.0, loss="bce",
+                                 corruption="masking", corruption_level=args.masking_rate,
+                                 training="layerwise", layerwise_epochs=args.pretrain_epochs,
+                                 batch_size=args.batch_size, learning_rate=1e-3, device="auto",
+                                 random_state=args.seed, verbose=True).fit(data.X_train)
+    pretrain_seconds = time.perf_counter() - start
+    clf = PretrainedClassifier(sda, freeze="none", epochs=args.epochs, batch_size=args.batch_size,
+                               learning_rate=args.lr, dropout=args.dropout, device="auto",
+                               random_state=args.seed, verbose=True)
+    start = time.perf_counter()
+    clf.fit(data.X_train, data.y_train)
+    error = 100 * (1 - clf.score(data.X_test, data.y_test))
+    print(f"machine: {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"SdA {'-'.join(map(str, (784, *hidden)))}, masking {args.masking_rate}, "
+          f"{args.pretrain_epochs} epochs/layer ({pretrain_seconds:.0f} s), fine-tuned {args.epochs} "
+          f"epochs lr {args.lr} ({time.perf_counter() - start:.0f} s): test error {error:.2f} % "
+          f"(Vincent et al. 2010: 1.28 %)")
+
+
+if __name__ == "__main__":
+    main()
