@@ -12,6 +12,7 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     assert blocks, "README has no python example"
     monkeypatch.chdir(tmp_path)  # the example saves a model directory
+    namespace = {"__name__": "readme"}  # later examples use what earlier ones defined
     for block in blocks:
-        exec(compile(block, str(README), "exec"), {"__name__": "readme"})
+        exec(compile(block, str(README), "exec"), namespace)
     assert (tmp_path / "my-model" / "model.safetensors").exists()

@@ -22,6 +22,16 @@ from .nn import StackedAutoencoder, StackedConfig
 TRAINING_MODES = ("end_to_end", "layerwise")
 
 
+@torch.no_grad()
+def _apply_in_batches(module: torch.nn.Module, fn, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """``fn`` over the rows of ``X`` in evaluation mode, on the module's device; numpy out."""
+    module.eval()
+    device = next(module.parameters()).device
+    outputs = [fn(torch.from_numpy(X[i:i + batch_size]).to(device)).cpu()
+               for i in range(0, len(X), batch_size)]
+    return torch.cat(outputs).numpy()
+
+
 def _validate_choice(name: str, value, choices) -> None:
     if value not in choices:
         raise ValueError(f"{name}={value!r} is not one of {tuple(choices)}")
@@ -208,13 +218,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                              f"{type(self).__name__} has {self._n_features_out}")
         return Z
 
-    @torch.no_grad()
-    def _apply(self, fn, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-        self.module_.eval()
-        device = next(self.module_.parameters()).device
-        outputs = [fn(torch.from_numpy(X[i:i + batch_size]).to(device)).cpu()
-                   for i in range(0, len(X), batch_size)]
-        return torch.cat(outputs).numpy()
+    def _apply(self, fn, X: np.ndarray) -> np.ndarray:
+        return _apply_in_batches(self.module_, fn, X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -461,14 +466,10 @@ class PretrainedClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.classes_[np.argmax(self._logits(X), axis=1)]
 
-    @torch.no_grad()
-    def _logits(self, X, batch_size: int = 4096) -> np.ndarray:
+    def _logits(self, X) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        self.module_.eval()
-        device = next(self.module_.parameters()).device
-        return torch.cat([self.module_(torch.from_numpy(X[i:i + batch_size]).to(device)).cpu()
-                          for i in range(0, len(X), batch_size)]).numpy()
+        return _apply_in_batches(self.module_, self.module_, X)
 
 
 def _labelled_mask(y: np.ndarray) -> np.ndarray:
