@@ -28,8 +28,8 @@ from . import engine
 from .layerwise import layer_outputs
 from .losses import l2_penalty
 from .nn import StackedAutoencoder
-from .nn.config import DictConfig
-from .nn.layers import ACTIVATIONS, make_activation
+from .nn.config import DictConfig, EncoderLayers
+from .nn.layers import make_activation
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ FREEZE_POLICIES = ("none", "lower", "all")
 
 
 @dataclass
-class ClassifierConfig(DictConfig):
+class ClassifierConfig(EncoderLayers, DictConfig):
     """Architecture of an :class:`EncoderClassifier`: ``n_inputs -> hidden_sizes -> n_classes``."""
 
     n_inputs: int
@@ -48,28 +48,11 @@ class ClassifierConfig(DictConfig):
     dropout: float = 0.0  # on the outputs of hidden layers that train (never on frozen ones)
 
     def __post_init__(self):
-        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
-        if int(self.n_inputs) < 1 or not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ValueError(f"sizes must be positive, got n_inputs={self.n_inputs}, "
-                             f"hidden_sizes={self.hidden_sizes}")
+        self._validate_encoder()
         if int(self.n_classes) < 2:
             raise ValueError(f"a classifier needs at least 2 classes, got n_classes={self.n_classes}")
-        for name in (self.activation, self.code_activation or "linear"):
-            if name not in ACTIVATIONS:
-                raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-
-
-    @property
-    def depth(self) -> int:
-        return len(self.hidden_sizes)
-
-    def layer_activation(self, k: int) -> str:
-        """Activation of hidden layer ``k`` (1-based)."""
-        if k == self.depth and self.code_activation is not None:
-            return self.code_activation
-        return self.activation
 
 
 class EncoderClassifier(nn.Module):

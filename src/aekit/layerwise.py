@@ -121,7 +121,6 @@ class LayerwiseConfig(DictConfig):
         return phases
 
 
-
 @dataclass
 class Objective:
     """The model's own end-to-end objective: what phase 1's loss and fine-tuning use.

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import DictConfig
+from .config import DictConfig, EncoderLayers
 from .fused import LayerSpec, fused_reconstruction_loss
-from .layers import ACTIVATIONS, TiedLinear, make_activation
+from .layers import TiedLinear, make_activation
 
 
 @dataclass
-class StackedConfig(DictConfig):
+class StackedConfig(EncoderLayers, DictConfig):
     """Architecture of a :class:`StackedAutoencoder`.
 
     ``hidden_sizes=(300, 150)`` with ``n_inputs=784`` gives 784-300-150-300-784; the last
@@ -29,24 +29,7 @@ class StackedConfig(DictConfig):
     code_activation: str | None = None  # None: the coding layer uses `activation`
 
     def __post_init__(self):
-        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
-        if int(self.n_inputs) < 1 or not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ValueError(f"sizes must be positive, got n_inputs={self.n_inputs}, "
-                             f"hidden_sizes={self.hidden_sizes}")
-        for name in (self.activation, self.output_activation, self.code_activation or "linear"):
-            if name not in ACTIVATIONS:
-                raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
-
-
-    @property
-    def depth(self) -> int:
-        return len(self.hidden_sizes)
-
-    def layer_activation(self, k: int) -> str:
-        """Activation of encoder layer ``k`` (1-based)."""
-        if k == self.depth and self.code_activation is not None:
-            return self.code_activation
-        return self.activation
+        self._validate_encoder(self.output_activation)
 
 
 class StackedAutoencoder(nn.Module):
