@@ -250,3 +250,22 @@ def test_transform_before_fit_raises_not_fitted(X, method):
 def test_score_before_fit_raises_not_fitted(X):
     with pytest.raises(NotFittedError):
         make().score(X)
+
+
+def test_fine_tuning_uses_a_tenth_of_the_learning_rate_by_default(X, monkeypatch):
+    from aekit import layerwise
+
+    seen = []
+    original = layerwise.fine_tune
+
+    def spy(module, X, *, objective, config, generator, callbacks=()):
+        seen.append(config.learning_rate)
+        return original(module, X, objective=objective, config=config, generator=generator)
+
+    monkeypatch.setattr(layerwise, "fine_tune", spy)
+    make(training="layerwise", layerwise_epochs=1, fine_tune_epochs=1, learning_rate=0.02).fit(X)
+    make(training="layerwise", layerwise_epochs=1, fine_tune_epochs=1, learning_rate=0.02,
+         fine_tune_learning_rate=0.005).fit(X)
+    assert seen == [pytest.approx(0.002), 0.005]
+    with pytest.raises(ValueError, match="fine_tune_learning_rate"):
+        make(fine_tune_learning_rate=0.0).fit(X)

@@ -42,6 +42,7 @@ MODEL_OPTIONS = {
     "layerwise_epochs": (["--layerwise-epochs"], dict(type=lambda s: tuple(int(v) for v in s.split(",")),
                                                        help="epochs per phase: one value or one per layer")),
     "fine_tune_epochs": (["--fine-tune-epochs"], dict(type=int)),
+    "fine_tune_learning_rate": (["--fine-tune-lr"], dict(type=float, help="default: --lr / 10")),
     "epochs": (["--epochs"], dict(type=int)),
     "batch_size": (["--batch-size"], dict(type=int)),
     "learning_rate": (["--lr", "--learning-rate"], dict(type=float)),

@@ -70,6 +70,10 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         Epochs per layer-wise phase (one value for all, or one per layer).
     fine_tune_epochs : int, default=0
         End-to-end epochs after the layer-wise phases.
+    fine_tune_learning_rate : float or None, default=None
+        Learning rate of that fine-tuning; None means ``learning_rate / 10``. A fresh Adam's
+        first steps move every weight by about the learning rate whatever its gradient, which
+        at the pretraining rate can undo the pretrained stack (seen on MNIST at 0.01).
     epochs, batch_size, learning_rate : training settings (Adam); ``epochs`` is for
         end-to-end training.
     validation_fraction : float, default=0.0
@@ -96,7 +100,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def __init__(self, hidden_layer_sizes=(300, 150), *, activation="elu", tied=True, l2=5e-4,
                  loss="mse", corruption=None, corruption_level=0.1, code_activation=None,
                  training="end_to_end", layerwise_method="phases", layerwise_epochs=4,
-                 fine_tune_epochs=0, epochs=10, batch_size=150, learning_rate=0.01, validation_fraction=0.0,
+                 fine_tune_epochs=0, fine_tune_learning_rate=None, epochs=10, batch_size=150,
+                 learning_rate=0.01, validation_fraction=0.0,
                  patience=None, device="auto", random_state=None, verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -110,6 +115,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.layerwise_method = layerwise_method
         self.layerwise_epochs = layerwise_epochs
         self.fine_tune_epochs = fine_tune_epochs
+        self.fine_tune_learning_rate = fine_tune_learning_rate
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -140,6 +146,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         corruption_.validate(self.corruption, self.corruption_level)
         if not self.l2 >= 0:
             raise ValueError(f"l2 must be >= 0, got {self.l2}")
+        if self.fine_tune_learning_rate is not None and not self.fine_tune_learning_rate > 0:
+            raise ValueError(f"fine_tune_learning_rate must be > 0, got {self.fine_tune_learning_rate}")
         if self.patience is not None and not self.validation_fraction:
             raise ValueError("patience (early stopping) needs a validation_fraction > 0 to watch")
         X = validate_data(self, X, dtype=np.float32)
@@ -179,7 +187,9 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             self.module_, X, config=config, generator=generator, verbose=bool(self.verbose),
             objective=self._objective())
         if self.fine_tune_epochs:
-            history += self._train(X, generator, epochs=self.fine_tune_epochs, phase="fine-tune")
+            learning_rate = self.fine_tune_learning_rate or self.learning_rate / 10
+            history += self._train(X, generator, epochs=self.fine_tune_epochs,
+                                   learning_rate=learning_rate, phase="fine-tune")
         return history
 
     # -- using the fitted model ----------------------------------------------------------

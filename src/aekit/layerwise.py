@@ -77,7 +77,7 @@ class LayerwiseConfig(DictConfig):
     fine_tune_epochs : int
         Epochs of end-to-end training of all parameters after the phases (0: none).
     fine_tune_learning_rate : float or None
-        None uses the last phase's learning rate.
+        None uses a tenth of the last phase's learning rate.
     """
 
     method: str = "phases"
@@ -210,7 +210,9 @@ def train_layerwise(module: StackedAutoencoder, X, *, config: LayerwiseConfig,
                   verbose=verbose, callbacks=callbacks)
     history = train(module, X, phases, **kwargs)
     if config.fine_tune_epochs:
-        learning_rate = config.fine_tune_learning_rate or phases[-1].learning_rate
+        # a fresh Adam's first steps are about lr per weight: a tenth of the phases' rate keeps
+        # them from undoing the pretrained stack (as AutoencoderTransformer does)
+        learning_rate = config.fine_tune_learning_rate or phases[-1].learning_rate / 10
         fine = engine.TrainConfig(epochs=config.fine_tune_epochs, batch_size=config.batch_size,
                                   learning_rate=learning_rate, verbose=verbose, phase="fine-tune")
         history += fine_tune(module, X, objective=objective, config=fine, generator=generator,
