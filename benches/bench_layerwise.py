@@ -96,8 +96,8 @@ def part_deep(data, epochs: int, fine_tune: int, learning_rate: float) -> None:
     ae = AutoencoderTransformer((1000, 500, 250, 30), activation="elu", code_activation="linear",
                                 tied=False, l2=0.0, loss="bce", training="layerwise",
                                 layerwise_epochs=epochs, fine_tune_epochs=fine_tune,
-                                learning_rate=learning_rate, fine_tune_learning_rate=learning_rate, batch_size=100, device="cpu",
-                                random_state=0, verbose=True)
+                                learning_rate=learning_rate, fine_tune_learning_rate=learning_rate,
+                                batch_size=100, device="cpu", random_state=0, verbose=True)
     start = time.perf_counter()
     ae.fit(X)
     seconds = time.perf_counter() - start
