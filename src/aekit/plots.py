@@ -8,12 +8,14 @@ left alone. Show one in a notebook by returning it from a cell, or save it with
 from __future__ import annotations
 
 import io
-import os
+from pathlib import Path
 from collections import defaultdict
 
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+
+from .files import write_bytes_atomic
 
 __all__ = ["image_grid", "reconstruction_grid", "weight_grid", "top_activating_grid",
            "activation_maximization_grid", "latent_map", "latent_maps", "loss_curves",
@@ -356,5 +358,7 @@ def figure_to_png_bytes(fig: Figure, dpi: int = 100) -> bytes:
 
 
 def save_figure(fig: Figure, path, dpi: int = 100) -> None:
-    """Write the figure to ``path``; the format follows the suffix (``.png``, ``.pdf``, ``.svg``)."""
-    fig.savefig(os.fspath(path), dpi=dpi, bbox_inches="tight")
+    """Write the figure to ``path`` atomically; the format follows the suffix (``.png``, ``.pdf``, ``.svg``)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
+    write_bytes_atomic(path, buffer.getvalue())

@@ -10,8 +10,6 @@ import base64
 import html
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import inspect, plots
+from .files import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -215,21 +214,6 @@ def render(sections: list[Section], title: str) -> str:
         parts.append(s.html_body + "</section>")
     parts.append("</body></html>")
     return "\n".join(parts)
-
-
-def write_text_atomic(path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_report(path, estimator, data, metrics: dict, *, title: str = "aekit report",

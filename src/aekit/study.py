@@ -37,6 +37,7 @@ from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
 from .estimators import AutoencoderTransformer, PretrainedClassifier
+from .files import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -287,9 +288,9 @@ def write_study(records, out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "study.json", "markdown": out / "study.md", "png": out / "label_budget.png"}
-    paths["json"].write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
-    paths["markdown"].write_text("# Label-budget study\n\nTest error (%), mean ± std over seeds.\n\n"
-                                 + summarize(records), encoding="utf-8")
+    write_text_atomic(paths["json"], json.dumps(records, indent=2) + "\n")
+    write_text_atomic(paths["markdown"], "# Label-budget study\n\nTest error (%), mean ± std "
+                                         "over seeds.\n\n" + summarize(records))
     fig = plots.label_budget([{**r, "error": r["test_error"]} for r in records], metric="error",
                              title="Test error against label budget")
     plots.save_figure(fig, paths["png"])
