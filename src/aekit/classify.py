@@ -26,7 +26,6 @@ from torch import nn
 
 from . import engine
 from .layerwise import layer_outputs
-from .losses import l2_penalty
 from .nn import StackedAutoencoder
 from .nn.config import DictConfig, EncoderLayers
 from .nn.layers import make_activation
@@ -180,22 +179,15 @@ def frozen_features(module: EncoderClassifier, X: torch.Tensor, n_frozen: int) -
     return X
 
 
-def classification_objective(module: EncoderClassifier, n_frozen: int, l2: float = 0.0):
-    """``loss_fn(batch) -> (loss, parts)`` for :func:`aekit.engine.fit` on packed batches.
-
-    Cross-entropy of the softmax of the logits (the multinomial log-loss), plus
-    ``l2 * sum(||W||^2) / 2`` over the trainable weight matrices (Géron, ch. 11).
-    """
-    weights = module.trainable_weights(n_frozen)
+def classification_objective(module: EncoderClassifier, n_frozen: int):
+    """``loss_fn(batch) -> (loss, parts)`` for :func:`aekit.engine.fit` on packed batches:
+    the cross-entropy of the softmax of the logits (the multinomial log-loss). L2 on the
+    trainable weights is the engine's (``l2`` of :func:`aekit.engine.fit`)."""
 
     def loss_fn(batch: torch.Tensor):
         h, target = unpack(batch)
         ce = F.cross_entropy(module.forward_from(h, n_frozen), target)
-        if l2 == 0:
-            return ce, {"loss": ce, "cross_entropy": ce}
-        penalty = l2 * l2_penalty(weights)
-        total = ce + penalty
-        return total, {"loss": total, "cross_entropy": ce, "l2": penalty}
+        return ce, {"loss": ce, "cross_entropy": ce}
 
     return loss_fn
 
@@ -243,15 +235,15 @@ def train_classifier(module: EncoderClassifier, X, y, *, freeze="none", l2: floa
         raise ValueError(f"class indices must lie in [0, {module.config.n_classes}), "
                          f"got [{int(y.min())}, {int(y.max())}]")
     data = pack(frozen_features(module, X, n_frozen), y)  # (n, n_{n_frozen} + 1)
-    loss_fn = classification_objective(module, n_frozen, l2)
-    clean = classification_objective(module, n_frozen)  # validation: no L2 (dropout is off in eval)
+    loss_fn = classification_objective(module, n_frozen)
     logger.info("classifier: %d of %d hidden layers frozen, %d labelled rows",
                 n_frozen, module.depth, len(data))
     with _dropout_rng(device, generator):
+        # validation loss: the cross-entropy alone (no L2; dropout is off in evaluation mode)
         return engine.fit(module, loss_fn, data, params=module.trainable_parameters(n_frozen),
                           config=config, generator=generator,
-                          eval_fn=lambda batch: clean(batch)[0],
-                          callbacks=callbacks)
+                          eval_fn=lambda batch: loss_fn(batch)[0],
+                          l2_weights=module.trainable_weights(n_frozen), l2=l2, callbacks=callbacks)
 
 
 @contextlib.contextmanager
