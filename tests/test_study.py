@@ -106,3 +106,20 @@ def test_summarize_one_seed_and_empty():
     assert "| 10 | 1 | 25.0 |" in study.summarize(records)
     with pytest.raises(ValueError, match="no records"):
         study.summarize([])
+
+
+def test_label_spreading_uses_only_the_budgets_labels():
+    """Spreading sees every training row but only the labelled subset's labels: scrambling
+    the other rows' labels changes nothing, and on clustered data it beats chance widely."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=6.0, size=(3, 5))
+    y = np.repeat(np.arange(3), 60)
+    X = (centres[y] + rng.normal(size=(180, 5))).astype(np.float32)
+    rows = study.balanced_subset(y, 6, 0)
+    scrambled = y.copy()
+    others = np.setdiff1d(np.arange(len(y)), rows)
+    scrambled[others] = rng.permutation(scrambled[others])
+    a = study._label_spreading(X, y, rows).transduction_
+    b = study._label_spreading(X, scrambled, rows).transduction_
+    np.testing.assert_array_equal(a, b)
+    assert np.mean(a == y) > 0.9

@@ -120,7 +120,7 @@ def _add_pretrain_parser(sub) -> None:
     study.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     study.add_argument("--methods", type=lambda s: tuple(s.split(",")), default=None,
                        help="comma-separated subset of: scratch, pretrained-frozen, pretrained-finetuned, "
-                            "sda-finetuned, logreg-codes, logreg-raw")
+                            "sda-finetuned, logreg-codes, logreg-raw, spreading-codes, spreading-raw")
     study.add_argument("--hidden", type=lambda s: tuple(int(v) for v in s.split(",")), default=(300, 150))
     study.add_argument("--pretrain-epochs", type=int, default=10)
     study.add_argument("--pretrain-batch-size", type=int, default=150)

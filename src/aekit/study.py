@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.semi_supervised import LabelSpreading
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
@@ -42,9 +43,12 @@ from .files import write_text_atomic
 logger = logging.getLogger(__name__)
 
 METHODS = ("scratch", "pretrained-frozen", "pretrained-finetuned", "sda-finetuned",
-           "logreg-codes", "logreg-raw")
+           "logreg-codes", "logreg-raw", "spreading-codes", "spreading-raw")
 DEFAULT_BUDGETS = (100, 600, 1000, 3000, None)  # None: every training row is labelled
-_NEEDS_AE = {"pretrained-frozen", "pretrained-finetuned", "logreg-codes"}
+_NEEDS_AE = {"pretrained-frozen", "pretrained-finetuned", "logreg-codes", "spreading-codes"}
+# label spreading (Zhou et al. 2004) over a k-nearest-neighbour graph of every training row:
+# the unlabelled rows carry the labels along the data's clusters; k fixed a priori
+SPREADING_NEIGHBOURS = 10
 _NEEDS_SDA = {"sda-finetuned"}
 _FREEZE = {"pretrained-frozen": "lower", "pretrained-finetuned": "none", "sda-finetuned": "none"}
 
@@ -213,10 +217,14 @@ def _run_one(method: str, X, y, X_test, y_test, rows, seed: int, pretrained: dic
     """Train one method on the labelled ``rows``; its test error, time and epochs."""
     start = time.perf_counter()
     pretrain_seconds = 0.0
-    if method.startswith("logreg"):
-        train, test = pretrained["codes"] if method == "logreg-codes" else (X, X_test)
-        pretrain_seconds = pretrained["ae_seconds"] if method == "logreg-codes" else 0.0
-        model = LogisticRegression(C=logreg_C, max_iter=1000).fit(train[rows], y[rows])
+    if method.startswith(("logreg", "spreading")):
+        on_codes = method.endswith("-codes")
+        train, test = pretrained["codes"] if on_codes else (X, X_test)
+        pretrain_seconds = pretrained["ae_seconds"] if on_codes else 0.0
+        if method.startswith("logreg"):
+            model = LogisticRegression(C=logreg_C, max_iter=1000).fit(train[rows], y[rows])
+        else:
+            model = _label_spreading(train, y, rows)
         n_epochs = int(np.max(model.n_iter_))
     else:
         if method == "scratch":
@@ -230,9 +238,19 @@ def _run_one(method: str, X, y, X_test, y_test, rows, seed: int, pretrained: dic
         test = X_test
         n_epochs = model.n_iter_
     seconds = time.perf_counter() - start
-    error = float(np.mean(model.predict(test) != y_test))
+    with np.errstate(invalid="ignore", divide="ignore"):  # label spreading's isolated rows
+        error = float(np.mean(model.predict(test) != y_test))
     return {"test_error": error, "seconds": seconds, "pretrain_seconds": pretrain_seconds,
             "n_epochs": int(n_epochs)}
+
+
+def _label_spreading(train, y, rows) -> LabelSpreading:
+    """Label spreading over all training rows, only ``rows`` keeping their labels (-1 elsewhere)."""
+    partial = np.full(len(y), -1, dtype=np.int64)
+    partial[rows] = y[rows]
+    model = LabelSpreading(kernel="knn", n_neighbors=SPREADING_NEIGHBOURS, max_iter=30)
+    with np.errstate(invalid="ignore", divide="ignore"):  # isolated rows: sklearn divides by 0
+        return model.fit(train, partial)
 
 
 # -- reporting -------------------------------------------------------------------------------
