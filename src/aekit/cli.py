@@ -225,14 +225,11 @@ def cmd_demo(args) -> int:
     estimator, seconds = _fit(_estimator_params(args, base), data, not args.quiet)
     metrics = _metrics(estimator, data, seconds)
     out = Path(args.out)
-    _save_outputs(out, estimator, metrics, data)
     options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet,
                             activation_steps=50 if args.quick else 200)
     path = write_report(out / "report.html", estimator, data, metrics,
                         title=f"aekit demo: {data.name}", options=options)
-    from .report import write_json_atomic
-
-    write_json_atomic(out / "metrics.json", metrics)  # now with the probe's accuracies
+    _save_outputs(out, estimator, metrics, data)  # after the report: metrics now hold the probe's
     print(_summary(metrics))
     print(f"report: {path}")
     return 0

@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ class EarlyStopping:
     patience: int
     best: float = math.inf
     best_state: dict | None = None
-    bad_epochs: int = field(default=0)
+    bad_epochs: int = 0
 
     def update(self, module: nn.Module, val_loss: float) -> bool:
         """Record this epoch; return True when training should stop."""
