@@ -51,6 +51,17 @@ def test_preset_is_overridden_by_explicit_options(tmp_path):
     assert model.l2 == 5e-4 and model.tied is False and model.hidden_layer_sizes == (8, 4)
 
 
+def test_book_layerwise_preset_shares_the_step_count_and_the_flag_overrides_it(tmp_path):
+    out = tmp_path / "run"
+    assert main(["-q", "train", "--preset", "book-layerwise", *FAST, "--layerwise-epochs", "1",
+                 "--out", str(out)]) == 0
+    model = io.load(out / "model")
+    assert model.training == "layerwise" and model.layerwise_step_count == "shared" and not model.tied
+    assert main(["-q", "train", "--preset", "book-layerwise", *FAST, "--layerwise-epochs", "1",
+                 "--layerwise-step-count", "per_phase", "--out", str(out)]) == 0
+    assert io.load(out / "model").layerwise_step_count == "per_phase"
+
+
 def test_train_layerwise_from_a_csv_file(tmp_path):
     rng = np.random.default_rng(0)
     data = tmp_path / "data.csv"

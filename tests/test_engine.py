@@ -248,3 +248,87 @@ def test_l2_through_the_optimizer_matches_l2_in_the_graph(tied):
     assert opt_history[-1]["l2"] == pytest.approx(graph_history[-1]["l2"], rel=0.05)
     assert "l2" in opt_history[-1] and opt_history[-1]["loss"] == pytest.approx(
         opt_history[-1]["reconstruction"] + opt_history[-1]["l2"])
+
+
+def test_learning_rate_at_constant_and_cosine():
+    constant = TrainConfig(epochs=4, learning_rate=0.1)
+    assert [engine.learning_rate_at(constant, e) for e in range(4)] == [0.1] * 4
+    cosine = TrainConfig(epochs=4, learning_rate=0.1, learning_rate_schedule="cosine")
+    rates = [engine.learning_rate_at(cosine, e) for e in range(4)]
+    assert rates[0] == pytest.approx(0.1) and rates[2] == pytest.approx(0.05)
+    assert all(a > b > 0 for a, b in zip(rates, rates[1:]))
+
+
+def test_cosine_schedule_matches_torch_cosine_annealing_in_float64():
+    """engine.fit with the cosine schedule against plain Adam + CosineAnnealingLR stepped per
+    epoch, same batches, float64: the same weights."""
+    X = torch.from_numpy(data(n=48).astype(np.float64))
+    model, reference = build().double(), build().double()
+    history = train(model, X, epochs=3, learning_rate_schedule="cosine")
+    assert [r["learning_rate"] for r in history] == pytest.approx([0.01, 0.0075, 0.0025])
+
+    loss_fn = reconstruction_objective(reference, reference.weight_matrices(), l2=1e-4)
+    optimizer = torch.optim.Adam(reference.parameters(), lr=0.01)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        perm = torch.randperm(len(X), generator=generator)
+        for i in range(len(X) // 16):
+            optimizer.zero_grad()
+            loss_fn(X[perm[i * 16:(i + 1) * 16]])[0].backward()
+            optimizer.step()
+        schedule.step()
+    for (name, got), want in zip(model.state_dict().items(), reference.state_dict().values()):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_constant_schedule_records_no_learning_rate_and_bad_schedule_raises():
+    assert "learning_rate" not in train(build(), data(), epochs=1)[0]
+    with pytest.raises(ValueError, match="learning_rate_schedule"):
+        TrainConfig(learning_rate_schedule="step")
+
+
+def reference_adam_step(params, state, lr, t, b1=0.9, b2=0.999, eps=1e-8):
+    """Adam (Kingma & Ba, alg. 1, PyTorch's eps placement) at step count ``t``."""
+    with torch.no_grad():
+        for p in params:
+            m, v = state.setdefault(p, (torch.zeros_like(p), torch.zeros_like(p)))
+            m.mul_(b1).add_(p.grad, alpha=1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+            p.sub_(lr * m_hat / (v_hat.sqrt() + eps))
+
+
+@pytest.mark.parametrize("start_step", [0, 500])
+def test_adam_start_step_matches_adam_with_an_offset_step_count_in_float64(start_step):
+    """Zero moments, step count ``start_step``: the TF1 behaviour of one optimizer over phases."""
+    X = torch.from_numpy(data(n=48).astype(np.float64))
+    model, reference = build().double(), build().double()
+    train(model, X, epochs=2, adam_start_step=start_step)
+
+    loss_fn = reconstruction_objective(reference, reference.weight_matrices(), l2=1e-4)
+    generator, state, t = torch.Generator().manual_seed(0), {}, start_step
+    for _ in range(2):
+        perm = torch.randperm(len(X), generator=generator)
+        for i in range(len(X) // 16):
+            reference.zero_grad()
+            loss_fn(X[perm[i * 16:(i + 1) * 16]])[0].backward()
+            t += 1
+            reference_adam_step(list(reference.parameters()), state, 0.01, t)
+    for (name, got), want in zip(model.state_dict().items(), reference.state_dict().values()):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_adam_start_step_makes_the_first_steps_larger_than_a_fresh_adams():
+    """Without bias correction of the first moment, step 1 moves a weight by about
+    lr * 0.1 / sqrt(0.001 / (1 - 0.999**T)) instead of lr."""
+    X = data(n=16)
+    fresh, started = build(), build()
+    before = snapshot(fresh)
+    train(fresh, X, epochs=1, batch_size=16)
+    train(started, X, epochs=1, batch_size=16, adam_start_step=10_000)
+    w = next(iter(before))  # the first weight matrix
+    fresh_move = (snapshot(fresh)[w] - before[w]).abs().max().item()
+    started_move = (snapshot(started)[w] - before[w]).abs().max().item()
+    assert fresh_move == pytest.approx(0.01, rel=1e-3)
+    assert started_move == pytest.approx(0.01 * 0.1 / math.sqrt(0.001), rel=1e-3)

@@ -203,6 +203,7 @@ def test_init_stores_params_untouched():
     (dict(epochs=-1), "epochs >= 0"),
     (dict(batch_size=0), "batch_size >= 1"),
     (dict(hidden_layer_sizes=()), "sizes must be positive"),
+    (dict(training="layerwise", layerwise_step_count="global"), "layerwise_step_count='global'"),
 ])
 def test_bad_params_raise_at_fit_not_init(X, params, match):
     est = make(**params)  # no error here
@@ -269,3 +270,20 @@ def test_fine_tuning_uses_a_tenth_of_the_learning_rate_by_default(X, monkeypatch
     assert seen == [pytest.approx(0.002), 0.005]
     with pytest.raises(ValueError, match="fine_tune_learning_rate"):
         make(fine_tune_learning_rate=0.0).fit(X)
+
+
+def test_shared_step_count_runs_on_into_fine_tuning(X, monkeypatch):
+    from aekit import layerwise
+
+    seen = []
+    original = layerwise.fine_tune
+
+    def spy(module, X, *, objective, config, generator, callbacks=()):
+        seen.append(config.adam_start_step)
+        return original(module, X, objective=objective, config=config, generator=generator)
+
+    monkeypatch.setattr(layerwise, "fine_tune", spy)
+    for step_count in ("per_phase", "shared"):
+        make(training="layerwise", layerwise_epochs=(2, 1), fine_tune_epochs=1, batch_size=16,
+             layerwise_step_count=step_count).fit(X)
+    assert seen == [0, 3 * (len(X) // 16)]

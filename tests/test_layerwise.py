@@ -124,19 +124,51 @@ def test_result_has_the_end_to_end_architecture(digits, method, tied):
 
 @pytest.mark.parametrize("tied,loss", [(True, "mse"), (False, "bce")])
 @pytest.mark.parametrize("corruption,level", [(None, 0.0), (("masking", "gaussian"), (0.3, 0.1))])
-def test_separate_and_phases_give_the_same_weights(digits, tied, loss, corruption, level):
+@pytest.mark.parametrize("step_count", ["per_phase", "shared"])
+def test_separate_and_phases_give_the_same_weights(digits, tied, loss, corruption, level, step_count):
     # the shallow autoencoders start from the stack's own initial weights and consume the
     # same random stream, so the two methods of the book are the same computation
     results = []
     for method in ("phases", "separate"):
         module = make_module((32, 16), tied, loss, seed=3)
         history = train(module, digits[0], method=method, epochs=(2, 3), l2=(1e-3, 0.0),
-                        corruption=corruption, corruption_level=level, objective=Objective(loss))
+                        corruption=corruption, corruption_level=level, objective=Objective(loss),
+                        step_count=step_count)
         results.append((state(module), [r["loss"] for r in history]))
     (phases, phase_losses), (separate, separate_losses) = results
     assert phase_losses == separate_losses
     for name in phases:
         torch.testing.assert_close(phases[name], separate[name], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("method", ["phases", "separate"])
+@pytest.mark.parametrize("step_count", ["per_phase", "shared"])
+def test_step_count_per_phase_or_running_on_across_phases(digits, method, step_count, monkeypatch):
+    """Each phase and fine-tuning get a fresh Adam; "shared" starts its step count where the
+    earlier phases' steps end (the book's one TF1 optimizer), "per_phase" at 0."""
+    from aekit import engine
+    starts, make_optimizer = [], engine.make_optimizer
+
+    def recording(params, learning_rate, l2_weights=(), l2=0.0, start_step=0):
+        starts.append(start_step)
+        return make_optimizer(params, learning_rate, l2_weights, l2, start_step)
+
+    monkeypatch.setattr(engine, "make_optimizer", recording)
+    train(make_module((32, 16, 8)), digits[0], method=method, epochs=(2, 1, 3),
+          fine_tune_epochs=1, step_count=step_count)
+    shared = [0, 2 * N_BATCHES, 3 * N_BATCHES, 6 * N_BATCHES]
+    assert starts == (shared if step_count == "shared" else [0, 0, 0, 0])
+
+
+def test_shared_step_count_changes_the_later_phases_only(digits):
+    runs = {}
+    for step_count in ("per_phase", "shared"):
+        module = make_module((32, 16), seed=3)
+        history = train(module, digits[0], epochs=2, step_count=step_count)
+        runs[step_count] = by_phase(history)
+    assert runs["per_phase"]["layer 1"] == [
+        {**r, "seconds": p["seconds"]} for r, p in zip(runs["shared"]["layer 1"], runs["per_phase"]["layer 1"])]
+    assert runs["per_phase"]["layer 2"][0]["loss"] != runs["shared"]["layer 2"][0]["loss"]
 
 
 def test_per_phase_epochs_give_records_per_phase(digits):
@@ -164,6 +196,7 @@ def test_wrong_length_per_phase_setting_raises(digits, field, value):
     (dict(corruption=("masking", None), corruption_level=(1.5, 0.0)), "layer 1: masking"),
     (dict(corruption="salt"), "unknown corruption"),
     (dict(batch_size=0), "batch_size >= 1"),
+    (dict(step_count="global"), "step_count must be one of"),
 ])
 def test_invalid_config_raises(settings, message):
     with pytest.raises(ValueError, match=message):

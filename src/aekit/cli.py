@@ -16,6 +16,11 @@ logger = logging.getLogger(__name__)
 PRESETS = {
     "book": dict(hidden_layer_sizes=(300, 150), activation="elu", tied=True, l2=5e-4,
                  learning_rate=0.01, epochs=5, batch_size=150),
+    # the book's layer-wise case (ch. 15, "Training One Autoencoder at a Time"): untied, two
+    # phases of 4 epochs, one Adam whose step count runs on across the phases as in TF1
+    "book-layerwise": dict(hidden_layer_sizes=(300, 150), activation="elu", tied=False, l2=1e-4,
+                           learning_rate=0.01, batch_size=150, training="layerwise",
+                           layerwise_epochs=(4, 4), layerwise_step_count="shared"),
     # small and quick, for the 64-pixel digits: what `aekit demo` trains
     "demo": dict(hidden_layer_sizes=(48, 24), activation="elu", tied=True, l2=1e-4,
                  learning_rate=0.005, batch_size=32, corruption="gaussian", corruption_level=0.1,
@@ -39,8 +44,10 @@ MODEL_OPTIONS = {
     "corruption_level": (["--corruption-level"], dict(type=float, help="gaussian std or masking rate")),
     "training": (["--training"], dict(choices=["end_to_end", "layerwise"])),
     "layerwise_method": (["--layerwise-method"], dict(choices=["phases", "separate"])),
-    "layerwise_epochs": (["--layerwise-epochs"], dict(type=lambda s: tuple(int(v) for v in s.split(",")),
+    "layerwise_epochs": (["--layerwise-epochs"], dict(type=lambda s: _one_or_tuple(int(v) for v in s.split(",")),
                                                        help="epochs per phase: one value or one per layer")),
+    "layerwise_step_count": (["--layerwise-step-count"], dict(
+        choices=["per_phase", "shared"], help="shared: Adam's step count runs on across phases (the book's TF1 code)")),
     "fine_tune_epochs": (["--fine-tune-epochs"], dict(type=int)),
     "fine_tune_learning_rate": (["--fine-tune-lr"], dict(type=float, help="default: --lr / 10")),
     "epochs": (["--epochs"], dict(type=int)),
@@ -51,6 +58,12 @@ MODEL_OPTIONS = {
     "device": (["--device"], dict(help="auto, cpu, cuda, cuda:1, ...")),
     "random_state": (["--seed"], dict(type=int)),
 }
+
+
+def _one_or_tuple(values):
+    """``4`` for "4" (every phase), ``(4, 2)`` for "4,2" (one per layer)."""
+    values = tuple(values)
+    return values[0] if len(values) == 1 else values
 
 
 def _add_data_options(parser: argparse.ArgumentParser, default: str | None = "digits") -> None:

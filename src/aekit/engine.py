@@ -30,6 +30,9 @@ LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 EvalFn = Callable[[torch.Tensor], torch.Tensor]
 
 
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+
+
 @dataclass
 class TrainConfig:
     """How to train: the settings of :func:`fit` that are not the model, loss or data."""
@@ -39,14 +42,21 @@ class TrainConfig:
     learning_rate: float = 0.01
     validation_fraction: float = 0.0
     patience: int | None = None  # epochs without validation improvement before stopping
+    learning_rate_schedule: str = "constant"  # or "cosine": annealed to 0 over ``epochs``
+    # Adam's bias correction starts as if this many steps had been taken (see make_optimizer)
+    adam_start_step: int = 0
     verbose: bool = False
     phase: str = "train"  # label written into every history record
 
     def __post_init__(self):
-        if self.epochs < 0 or self.batch_size < 1 or not self.learning_rate > 0:
-            raise ValueError(f"need epochs >= 0, batch_size >= 1, learning_rate > 0; got {self}")
+        if self.epochs < 0 or self.batch_size < 1 or not self.learning_rate > 0 or self.adam_start_step < 0:
+            raise ValueError(f"need epochs >= 0, batch_size >= 1, learning_rate > 0, "
+                             f"adam_start_step >= 0; got {self}")
         if not 0 <= self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if self.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
+            raise ValueError(f"learning_rate_schedule must be one of {LEARNING_RATE_SCHEDULES}, "
+                             f"got {self.learning_rate_schedule!r}")
 
 
 @dataclass
@@ -69,21 +79,57 @@ class EarlyStopping:
 
 
 def make_optimizer(params: Sequence[nn.Parameter], learning_rate: float,
-                   l2_weights: Sequence[nn.Parameter] = (), l2: float = 0.0) -> torch.optim.Optimizer:
+                   l2_weights: Sequence[nn.Parameter] = (), l2: float = 0.0,
+                   start_step: int = 0) -> torch.optim.Optimizer:
     """Adam with the fused kernel (one kernel for all parameters); foreach where fused is unavailable.
 
     L2 regularisation of ``l2_weights`` is Adam's (coupled) ``weight_decay``: it adds ``l2 * W``
     to the gradient, which is exactly the gradient of ``l2 * ||W||^2 / 2``, inside the fused
     kernel, instead of five extra passes over the weights per step in autograd.
+
+    ``start_step > 0`` starts every parameter's moments at zero but its step count at
+    ``start_step``, so the first steps are not bias-corrected as a fresh Adam's are: what
+    TensorFlow 1's Adam does when one optimizer trains several phases, as in the book's
+    layer-wise code (its step count lives in the optimizer, its moments per variable).
     """
     decayed = {id(w) for w in l2_weights} if l2 else set()
     groups = [{"params": [p for p in params if id(p) in decayed], "weight_decay": l2},
               {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0}]
     groups = [g for g in groups if g["params"]]
     try:
-        return torch.optim.Adam(groups, lr=learning_rate, fused=True)
+        optimizer = torch.optim.Adam(groups, lr=learning_rate, fused=True)
     except (RuntimeError, TypeError):  # e.g. a device or dtype the fused kernel lacks
-        return torch.optim.Adam(groups, lr=learning_rate, foreach=True)
+        optimizer = torch.optim.Adam(groups, lr=learning_rate, foreach=True)
+    if start_step:
+        _start_adam_at_step(optimizer, start_step)
+    return optimizer
+
+
+def _start_adam_at_step(optimizer: torch.optim.Adam, step: int) -> None:
+    """Adam's state as its lazy initialisation makes it, except the step count."""
+    for group in optimizer.param_groups:
+        fused = bool(group["fused"])
+        for p in group["params"]:
+            # the step lives where torch's Adam keeps it: on the device when fused, else the CPU
+            optimizer.state[p] = {
+                "step": torch.tensor(float(step), dtype=torch.float32 if fused else torch.get_default_dtype(),
+                                     device=p.device if fused or group["capturable"] else "cpu"),
+                "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+
+
+def learning_rate_at(config: TrainConfig, epoch: int) -> float:
+    """The step size for 0-based ``epoch``: constant, or cosine-annealed from the configured
+    rate towards 0 at the end of ``config.epochs`` (Loshchilov & Hutter 2017, one cycle, no
+    restart): long runs settle into a minimum instead of bouncing around it at a fixed rate."""
+    if config.learning_rate_schedule == "cosine":
+        return config.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+    return config.learning_rate
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
 
 
 def as_tensor(X, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -166,8 +212,8 @@ def fit(module: nn.Module, loss_fn: LossFn, X, *, params: Sequence[nn.Parameter]
     Returns
     -------
     list of dict
-        One record per epoch: ``phase``, ``epoch``, ``loss`` and its parts, ``seconds`` and,
-        with validation, ``val_loss``.
+        One record per epoch: ``phase``, ``epoch``, ``loss`` and its parts, ``seconds``, with
+        validation ``val_loss``, and with a schedule the epoch's ``learning_rate``.
     """
     params = list(params)
     if not params:
@@ -177,14 +223,17 @@ def fit(module: nn.Module, loss_fn: LossFn, X, *, params: Sequence[nn.Parameter]
     X_train, X_val = split_validation(X, config.validation_fraction, generator)
     batch_size = min(config.batch_size, len(X_train))
     l2_weights = [w for w in l2_weights if any(w is p for p in params)]
-    optimizer = make_optimizer(params, config.learning_rate, l2_weights, l2)
+    optimizer = make_optimizer(params, config.learning_rate, l2_weights, l2, config.adam_start_step)
     stopper = EarlyStopping(config.patience) if (config.patience and X_val is not None) else None
     eval_fn = eval_fn or (lambda batch: loss_fn(batch)[0])
     history: list[dict] = []
     bar = tqdm(range(config.epochs), desc=config.phase, disable=not config.verbose, unit="epoch")
     for epoch in bar:
+        set_learning_rate(optimizer, learning_rate_at(config, epoch))
         record = train_one_epoch(module, loss_fn, optimizer, X_train, batch_size, generator)
         record = {"phase": config.phase, "epoch": epoch + 1, **record}
+        if config.learning_rate_schedule != "constant":
+            record["learning_rate"] = learning_rate_at(config, epoch)
         if l2 and l2_weights:
             record["l2"] = l2 * float(l2_penalty(w.detach() for w in l2_weights))
             record["loss"] += record["l2"]

@@ -68,6 +68,11 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         or separate shallow autoencoders assembled into the stack.
     layerwise_epochs : int or tuple of int, default=4
         Epochs per layer-wise phase (one value for all, or one per layer).
+    layerwise_step_count : {"per_phase", "shared"}, default="per_phase"
+        ``"shared"`` carries Adam's step count (not its moments) from one phase to the next
+        and into fine-tuning, as the book's TensorFlow 1 code does by reusing one optimizer;
+        it makes the first steps of each later phase larger. See
+        :class:`aekit.layerwise.LayerwiseConfig`.
     fine_tune_epochs : int, default=0
         End-to-end epochs after the layer-wise phases.
     fine_tune_learning_rate : float or None, default=None
@@ -100,7 +105,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def __init__(self, hidden_layer_sizes=(300, 150), *, activation="elu", tied=True, l2=5e-4,
                  loss="mse", corruption=None, corruption_level=0.1, code_activation=None,
                  training="end_to_end", layerwise_method="phases", layerwise_epochs=4,
-                 fine_tune_epochs=0, fine_tune_learning_rate=None, epochs=10, batch_size=150,
+                 layerwise_step_count="per_phase", fine_tune_epochs=0, fine_tune_learning_rate=None, epochs=10, batch_size=150,
                  learning_rate=0.01, validation_fraction=0.0,
                  patience=None, device="auto", random_state=None, verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -114,6 +119,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.training = training
         self.layerwise_method = layerwise_method
         self.layerwise_epochs = layerwise_epochs
+        self.layerwise_step_count = layerwise_step_count
         self.fine_tune_epochs = fine_tune_epochs
         self.fine_tune_learning_rate = fine_tune_learning_rate
         self.epochs = epochs
@@ -143,6 +149,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         _validate_choice("loss", self.loss, RECONSTRUCTION_LOSSES)
         _validate_choice("training", self.training, TRAINING_MODES)
         _validate_choice("layerwise_method", self.layerwise_method, layerwise.METHODS)
+        _validate_choice("layerwise_step_count", self.layerwise_step_count, layerwise.STEP_COUNTS)
         corruption_.validate(self.corruption, self.corruption_level)
         if not self.l2 >= 0:
             raise ValueError(f"l2 must be >= 0, got {self.l2}")
@@ -182,14 +189,17 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         config = layerwise.LayerwiseConfig(
             method=self.layerwise_method, epochs=self.layerwise_epochs,
             learning_rate=self.learning_rate, l2=self.l2, corruption=self.corruption,
-            corruption_level=self.corruption_level, batch_size=self.batch_size)
+            corruption_level=self.corruption_level, batch_size=self.batch_size,
+            step_count=self.layerwise_step_count)
         history = layerwise.train_layerwise(
             self.module_, X, config=config, generator=generator, verbose=bool(self.verbose),
             objective=self._objective())
         if self.fine_tune_epochs:
             learning_rate = self.fine_tune_learning_rate or self.learning_rate / 10
+            start_step = layerwise.steps_so_far(history, len(X), self.batch_size, self.layerwise_step_count)
             history += self._train(X, generator, epochs=self.fine_tune_epochs,
-                                   learning_rate=learning_rate, phase="fine-tune")
+                                   learning_rate=learning_rate, phase="fine-tune",
+                                   adam_start_step=start_step)
         return history
 
     # -- using the fitted model ----------------------------------------------------------
@@ -292,6 +302,9 @@ class PretrainedClassifier(ClassifierMixin, BaseEstimator):
     batch_size : int, default=32
     learning_rate : float, default=0.01
         Adam's step size for the classifier.
+    learning_rate_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` anneals the step size from ``learning_rate`` towards 0 over ``epochs``
+        (long runs on many labels end lower); early stopping may end the run before it is done.
     l2 : float, default=0.0
         Weight of ``sum(W**2)/2`` over the trainable weight matrices.
     dropout : float, default=0.0
@@ -330,7 +343,7 @@ class PretrainedClassifier(ClassifierMixin, BaseEstimator):
                  corruption=None, corruption_level=0.1, pretrain_epochs=10,
                  pretrain_batch_size=150, pretrain_learning_rate=0.01, pretrain_l2=5e-4,
                  n_layers=None, freeze="lower", epochs=100, batch_size=32, learning_rate=0.01,
-                 l2=0.0, dropout=0.0, validation_fraction=0.0, patience=None, device="auto",
+                 learning_rate_schedule="constant", l2=0.0, dropout=0.0, validation_fraction=0.0, patience=None, device="auto",
                  random_state=None, verbose=False):
         self.autoencoder = autoencoder
         self.prefit = prefit
@@ -349,6 +362,7 @@ class PretrainedClassifier(ClassifierMixin, BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
         self.l2 = l2
         self.dropout = dropout
         self.validation_fraction = validation_fraction
@@ -393,6 +407,7 @@ class PretrainedClassifier(ClassifierMixin, BaseEstimator):
         self.n_frozen_ = classify.n_frozen_layers(freeze, module.depth)
         config = engine.TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
                                     learning_rate=self.learning_rate,
+                                    learning_rate_schedule=self.learning_rate_schedule,
                                     validation_fraction=self.validation_fraction,
                                     patience=self.patience, verbose=bool(self.verbose),
                                     phase="classifier")

@@ -39,6 +39,7 @@ from .objectives import clean_reconstruction, reconstruction_objective
 logger = logging.getLogger(__name__)
 
 METHODS = ("phases", "separate")
+STEP_COUNTS = ("per_phase", "shared")
 _PER_PHASE = ("epochs", "learning_rate", "l2", "corruption", "corruption_level")
 Callback = Callable[[dict], "bool | None"]  # as in engine.fit: True stops the phase
 
@@ -78,6 +79,12 @@ class LayerwiseConfig(DictConfig):
         Epochs of end-to-end training of all parameters after the phases (0: none).
     fine_tune_learning_rate : float or None
         None uses a tenth of the last phase's learning rate.
+    step_count : {"per_phase", "shared"}
+        Each phase (and fine-tuning) gets a fresh Adam. ``"per_phase"``: each starts its step
+        count at 0, as a fresh PyTorch Adam does. ``"shared"``: each starts where the previous
+        phases left off, with zero moments, which is what the book's TensorFlow 1 code does
+        by reusing one ``AdamOptimizer`` for every phase; the first steps of phase 2 onwards
+        are then several times larger (no bias correction of the first moment).
     """
 
     method: str = "phases"
@@ -89,10 +96,13 @@ class LayerwiseConfig(DictConfig):
     batch_size: int = 150
     fine_tune_epochs: int = 0
     fine_tune_learning_rate: float | None = None
+    step_count: str = "per_phase"
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"unknown layer-wise method {self.method!r}; choose one of {METHODS}")
+        if self.step_count not in STEP_COUNTS:
+            raise ValueError(f"step_count must be one of {STEP_COUNTS}, got {self.step_count!r}")
         if self.batch_size < 1 or self.fine_tune_epochs < 0:
             raise ValueError(f"need batch_size >= 1 and fine_tune_epochs >= 0, got "
                              f"{self.batch_size} and {self.fine_tune_epochs}")
@@ -207,14 +217,16 @@ def train_layerwise(module: StackedAutoencoder, X, *, config: LayerwiseConfig,
     X = engine.as_tensor(X, next(module.parameters()).device)
     train = _train_phases if config.method == "phases" else _train_separate
     kwargs = dict(batch_size=config.batch_size, loss=objective.loss, generator=generator,
-                  verbose=verbose, callbacks=callbacks)
+                  verbose=verbose, callbacks=callbacks, step_count=config.step_count)
     history = train(module, X, phases, **kwargs)
     if config.fine_tune_epochs:
         # a fresh Adam's first steps are about lr per weight: a tenth of the phases' rate keeps
         # them from undoing the pretrained stack (as AutoencoderTransformer does)
         learning_rate = config.fine_tune_learning_rate or phases[-1].learning_rate / 10
         fine = engine.TrainConfig(epochs=config.fine_tune_epochs, batch_size=config.batch_size,
-                                  learning_rate=learning_rate, verbose=verbose, phase="fine-tune")
+                                  learning_rate=learning_rate, verbose=verbose, phase="fine-tune",
+                                  adam_start_step=steps_so_far(history, len(X), config.batch_size,
+                                                               config.step_count))
         history += fine_tune(module, X, objective=objective, config=fine, generator=generator,
                              callbacks=callbacks)
     module.eval()
@@ -222,20 +234,21 @@ def train_layerwise(module: StackedAutoencoder, X, *, config: LayerwiseConfig,
 
 
 def _train_phases(module: StackedAutoencoder, X: torch.Tensor, phases: list[PhaseSettings], *,
-                  loss: str, **kwargs) -> list[dict]:
+                  loss: str, step_count: str, **kwargs) -> list[dict]:
     """Method "phases": one model; phase k sees only the cached output of layer k-1."""
     history: list[dict] = []
     inputs = X  # output of layer 0; replaced (not kept) so the cache holds one layer
     for k, phase in enumerate(phases, 1):
         if k > 1:  # layer k-1 is frozen from now on: its outputs are computed once, here
             inputs = layer_outputs(module, inputs, k - 1)
+        start_step = steps_so_far(history, len(X), kwargs["batch_size"], step_count)
         history += train_layer(module, k, inputs, phase, label=f"layer {k}",
-                               loss=layer_loss(loss, k), **kwargs)
+                               loss=layer_loss(loss, k), start_step=start_step, **kwargs)
     return history
 
 
 def _train_separate(module: StackedAutoencoder, X: torch.Tensor, phases: list[PhaseSettings], *,
-                    loss: str, **kwargs) -> list[dict]:
+                    loss: str, step_count: str, **kwargs) -> list[dict]:
     """Method "separate": one shallow autoencoder per layer, copied into the stack."""
     history: list[dict] = []
     inputs, previous = X, None
@@ -243,12 +256,21 @@ def _train_separate(module: StackedAutoencoder, X: torch.Tensor, phases: list[Ph
         if previous is not None:  # run the training set through the previous one's hidden layer
             inputs = layer_outputs(previous, inputs, 1)
         shallow = previous = shallow_autoencoder(module, k)
+        start_step = steps_so_far(history, len(X), kwargs["batch_size"], step_count)
         history += train_layer(shallow, 1, inputs, phase, label=f"layer {k}",
-                               loss=layer_loss(loss, k), **kwargs)
+                               loss=layer_loss(loss, k), start_step=start_step, **kwargs)
         # encoder layers in order, output layers in reverse order (SPEC 3)
         module.encoders[k - 1].load_state_dict(shallow.encoders[0].state_dict())
         module.decoders[k - 1].load_state_dict(shallow.decoders[0].state_dict())
     return history
+
+
+def steps_so_far(history: list[dict], n_rows: int, batch_size: int, step_count: str) -> int:
+    """Where the next phase's Adam starts its step count: 0, or with ``"shared"`` the steps of
+    the epochs in ``history`` (every phase takes n_rows // batch_size steps an epoch)."""
+    if step_count != "shared":
+        return 0
+    return len(history) * (n_rows // min(batch_size, n_rows))
 
 
 def layer_loss(loss: str, k: int) -> str:
@@ -278,11 +300,12 @@ def shallow_autoencoder(module: StackedAutoencoder, k: int) -> StackedAutoencode
 
 def train_layer(model: StackedAutoencoder, k: int, inputs: torch.Tensor, phase: PhaseSettings, *,
                 batch_size: int, loss: str, generator: torch.Generator, label: str,
-                verbose: bool = False, callbacks: Sequence[Callback] = ()) -> list[dict]:
+                verbose: bool = False, callbacks: Sequence[Callback] = (),
+                start_step: int = 0) -> list[dict]:
     """Train encoder layer ``k`` of ``model`` and its mirror to reconstruct ``inputs``.
 
     ``inputs`` are the outputs of layer k-1 (``X`` for k = 1). Only the two layers run and
-    only their parameters are in the optimizer.
+    only their parameters are in the optimizer, whose step count starts at ``start_step``.
     """
     logits = loss == "bce"
     params = model.layer_parameters(k)
@@ -295,7 +318,8 @@ def train_layer(model: StackedAutoencoder, k: int, inputs: torch.Tensor, phase: 
         forward, loss=loss, corruption=phase.corruption, corruption_level=phase.corruption_level,
         generator=generator, criterion=lambda noisy, clean: model.reconstruction_loss(noisy, clean, loss, k))
     config = engine.TrainConfig(epochs=phase.epochs, batch_size=batch_size,
-                                learning_rate=phase.learning_rate, verbose=verbose, phase=label)
+                                learning_rate=phase.learning_rate, verbose=verbose, phase=label,
+                                adam_start_step=start_step)
     logger.info("%s: %d epochs on %s", label, phase.epochs, tuple(inputs.shape))
     return engine.fit(model, loss_fn, inputs, params=params, config=config, generator=generator,
                       l2_weights=weights, l2=phase.l2, callbacks=callbacks)
