@@ -95,7 +95,7 @@ def part_cache(data, epochs: int) -> None:
     print(f"speed-up from the cache: {without / with_cache:.2f}x")
 
 
-def part_deep(data, epochs: int, fine_tune: int, learning_rate: float) -> None:
+def part_deep(data, epochs: int, fine_tune: int, learning_rate: float, schedule: str) -> None:
     X, X_test = data.X_train, data.X_test
     pca = PCA(30, random_state=0).fit(X)
     pca_error = float(((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2).sum(1).mean())
@@ -103,13 +103,14 @@ def part_deep(data, epochs: int, fine_tune: int, learning_rate: float) -> None:
                                 tied=False, l2=0.0, loss="bce", training="layerwise",
                                 layerwise_epochs=epochs, fine_tune_epochs=fine_tune,
                                 learning_rate=learning_rate, fine_tune_learning_rate=learning_rate,
+                                learning_rate_schedule=schedule,
                                 batch_size=100, device="cpu", random_state=0, verbose=True)
     start = time.perf_counter()
     ae.fit(X)
     seconds = time.perf_counter() - start
     ae_error = float(((ae.reconstruct(X_test) - X_test) ** 2).sum(1).mean())
     print(f"\nDeep: 784-1000-500-250-30 (linear code, sigmoid output, BCE), {epochs} epochs per "
-          f"layer + {fine_tune} fine-tuning, lr {learning_rate}, {seconds:.0f} s")
+          f"layer + {fine_tune} fine-tuning, lr {learning_rate} {schedule}, {seconds:.0f} s")
     print("| model                     | squared error per test image | paper |")
     print("|---------------------------|------------------------------|-------|")
     print(f"| PCA, 30 components        | {pca_error:28.2f} | 13.87 |")
@@ -128,6 +129,8 @@ def main(argv=None) -> None:
     parser.add_argument("--deep-epochs", type=int, default=5, help="epochs per layer, deep case")
     parser.add_argument("--deep-fine-tune", type=int, default=20)
     parser.add_argument("--deep-lr", type=float, default=1e-3)
+    parser.add_argument("--deep-schedule", default="constant", choices=["constant", "cosine"],
+                        help="learning-rate schedule of the deep case's fine-tuning")
     args = parser.parse_args(argv)
     data = load("mnist", args.data_dir)
     print(f"machine: {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -137,7 +140,7 @@ def main(argv=None) -> None:
     if "cache" in parts:
         part_cache(data, args.cache_epochs)
     if "deep" in parts:
-        part_deep(data, args.deep_epochs, args.deep_fine_tune, args.deep_lr)
+        part_deep(data, args.deep_epochs, args.deep_fine_tune, args.deep_lr, args.deep_schedule)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ def main(argv=None) -> None:
     parser.add_argument("--activation", default="sigmoid")
     parser.add_argument("--validate", action="store_true",
                         help="train on the first 50,000 images, report error on the last 10,000")
-    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--dropout", type=float, default=0.0, help="on the hidden layers")
+    parser.add_argument("--input-dropout", type=float, default=0.0, help="on the input pixels")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -52,7 +53,7 @@ def main(argv=None) -> None:
     pretrain_seconds = time.perf_counter() - start
     clf = PretrainedClassifier(sda, freeze="none", epochs=args.epochs, batch_size=args.batch_size,
                                learning_rate=args.lr, learning_rate_schedule=args.schedule,
-                               dropout=args.dropout, device="auto", random_state=args.seed,
+                               dropout=args.dropout, input_dropout=args.input_dropout, device="auto", random_state=args.seed,
                                verbose=True)
     start = time.perf_counter()
     clf.fit(X, y)
@@ -62,7 +63,8 @@ def main(argv=None) -> None:
     print(f"machine: {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"SdA {'-'.join(map(str, (784, *hidden)))} {args.activation}, masking {args.masking_rate}, "
           f"{args.pretrain_epochs} epochs/layer ({pretrain_seconds:.0f} s), fine-tuned {args.epochs} "
-          f"epochs lr {args.lr} {args.schedule}, dropout {args.dropout} "
+          f"epochs lr {args.lr} {args.schedule}, dropout {args.dropout}, input dropout "
+          f"{args.input_dropout} "
           f"({time.perf_counter() - start:.0f} s): {validation}test error {error:.2f} % "
           f"(Vincent et al. 2010: 1.28 %)")
 

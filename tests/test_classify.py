@@ -197,7 +197,7 @@ def test_clear_errors_on_data_and_parameters(data):
         PretrainedClassifier(**TINY).fit(X_nan, y_semi)
     for bad, match in [(dict(freeze="some"), "freeze"), (dict(n_layers=3), "n_layers"),
                        (dict(prefit="yes"), "prefit"), (dict(prefit=True), "prefit=True"),
-                       (dict(dropout=1.0), "dropout")]:
+                       (dict(dropout=1.0), "dropout"), (dict(input_dropout=-0.1), "input_dropout")]:
         with pytest.raises(ValueError, match=match):
             PretrainedClassifier(**{**TINY, **bad}).fit(X, y_semi)
     with pytest.raises(TypeError, match="AutoencoderTransformer"):
@@ -302,3 +302,25 @@ def test_pretraining_beats_scratch_with_few_labels(seed):
               .fit(X_train, y_semi).score(X_test, y_test) for pretrain in (True, False)}
     # measured on seeds 0-4: pretrained 0.10-0.17, scratch 0.30-0.47
     assert errors[True] < errors[False] - 0.1, errors
+
+
+def test_input_dropout_masks_the_input_in_training_only_and_only_when_layer_1_trains():
+    module = EncoderClassifier(ClassifierConfig(400, (8, 4), 3, input_dropout=0.5),
+                               torch.Generator().manual_seed(0))
+    seen = []
+    module.encoders[0].register_forward_pre_hook(lambda layer, args: seen.append(args[0].clone()))
+    x = torch.ones(8, 400)
+    module.train()
+    module(x)
+    dropped = seen[-1] == 0
+    assert 0.3 < dropped.float().mean() < 0.7  # about half the pixels, the rest scaled by 2
+    assert torch.equal(seen[-1][~dropped], torch.full_like(seen[-1][~dropped], 2.0))
+    module.eval()
+    module(x)
+    assert torch.equal(seen[-1], x)
+    module.train()  # layer 1 frozen: its cached outputs are the input of the trainable part
+    h1 = module.encode_layer(x, 1)
+    seen.clear()
+    module.encoders[1].register_forward_pre_hook(lambda layer, args: seen.append(args[0].clone()))
+    module.forward_from(h1, 1)
+    assert torch.equal(seen[-1], h1)

@@ -204,6 +204,7 @@ def test_init_stores_params_untouched():
     (dict(batch_size=0), "batch_size >= 1"),
     (dict(hidden_layer_sizes=()), "sizes must be positive"),
     (dict(training="layerwise", layerwise_step_count="global"), "layerwise_step_count='global'"),
+    (dict(learning_rate_schedule="step"), "learning_rate_schedule='step'"),
 ])
 def test_bad_params_raise_at_fit_not_init(X, params, match):
     est = make(**params)  # no error here
@@ -287,3 +288,14 @@ def test_shared_step_count_runs_on_into_fine_tuning(X, monkeypatch):
         make(training="layerwise", layerwise_epochs=(2, 1), fine_tune_epochs=1, batch_size=16,
              layerwise_step_count=step_count).fit(X)
     assert seen == [0, 3 * (len(X) // 16)]
+
+
+def test_cosine_schedule_anneals_end_to_end_training_and_fine_tuning_not_the_phases(X):
+    est = make(training="layerwise", layerwise_epochs=1, fine_tune_epochs=4,
+               learning_rate=0.02, learning_rate_schedule="cosine").fit(X)
+    rates = {r["phase"]: r.get("learning_rate") for r in est.history_ if r["epoch"] == 1}
+    assert rates == {"layer 1": None, "layer 2": None, "fine-tune": pytest.approx(0.002)}
+    fine = [r["learning_rate"] for r in est.history_ if r["phase"] == "fine-tune"]
+    assert fine == pytest.approx([0.002, 0.001 * (1 + np.cos(np.pi / 4)), 0.001, 0.001 * (1 - np.cos(np.pi / 4))])
+    end_to_end = make(epochs=2, learning_rate_schedule="cosine").fit(X).history_
+    assert [r["learning_rate"] for r in end_to_end] == pytest.approx([0.01, 0.005])

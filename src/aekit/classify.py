@@ -45,13 +45,15 @@ class ClassifierConfig(EncoderLayers, DictConfig):
     activation: str = "elu"
     code_activation: str | None = None  # activation of the last hidden layer; None: `activation`
     dropout: float = 0.0  # on the outputs of hidden layers that train (never on frozen ones)
+    input_dropout: float = 0.0  # on the input, when the first layer trains
 
     def __post_init__(self):
         self._validate_encoder()
         if int(self.n_classes) < 2:
             raise ValueError(f"a classifier needs at least 2 classes, got n_classes={self.n_classes}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "input_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
 
 class EncoderClassifier(nn.Module):
@@ -70,6 +72,7 @@ class EncoderClassifier(nn.Module):
                                       for k in range(config.depth))
         self.head = nn.Linear(sizes[-1], config.n_classes)
         self.dropout = nn.Dropout(config.dropout)
+        self.input_dropout = nn.Dropout(config.input_dropout)
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -96,8 +99,11 @@ class EncoderClassifier(nn.Module):
     def forward_from(self, h: torch.Tensor, n_frozen: int = 0) -> torch.Tensor:
         """Logits from the output of layer ``n_frozen`` (``h = x`` for 0): the trainable part.
 
-        Dropout (training mode only) acts on the outputs of the layers above ``n_frozen``.
+        Dropout (training mode only) acts on the outputs of the layers above ``n_frozen``, and
+        input dropout on ``x`` when nothing is frozen.
         """
+        if n_frozen == 0:
+            h = self.input_dropout(h)  # (B, n_inputs)
         for k in range(n_frozen + 1, self.depth + 1):
             h = self.dropout(self.encode_layer(h, k))  # (B, n_{k-1}) -> (B, n_k)
         return self.head(h)  # (B, n_code) -> (B, n_classes)
@@ -116,7 +122,8 @@ class EncoderClassifier(nn.Module):
 
 
 def from_autoencoder(autoencoder: StackedAutoencoder, n_classes: int, *, n_layers: int | None = None,
-                     dropout: float = 0.0, generator: torch.Generator | None = None) -> EncoderClassifier:
+                     dropout: float = 0.0, input_dropout: float = 0.0,
+                     generator: torch.Generator | None = None) -> EncoderClassifier:
     """A classifier whose hidden layers are copies of the first ``n_layers`` encoder layers.
 
     The autoencoder is not modified (its weights are copied); the head starts at zero (see
@@ -127,7 +134,7 @@ def from_autoencoder(autoencoder: StackedAutoencoder, n_classes: int, *, n_layer
     config = ClassifierConfig(n_inputs=ae.n_inputs, hidden_sizes=ae.hidden_sizes[:n_layers],
                               n_classes=n_classes, activation=ae.activation,
                               code_activation=ae.code_activation if n_layers == ae.depth else None,
-                              dropout=dropout)
+                              dropout=dropout, input_dropout=input_dropout)
     module = EncoderClassifier(config, generator).to(next(autoencoder.parameters()).device)
     for k in range(n_layers):
         module.encoders[k].load_state_dict(autoencoder.encoders[k].state_dict())

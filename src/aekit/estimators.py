@@ -81,6 +81,9 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         at the pretraining rate can undo the pretrained stack (seen on MNIST at 0.01).
     epochs, batch_size, learning_rate : training settings (Adam); ``epochs`` is for
         end-to-end training.
+    learning_rate_schedule : {"constant", "cosine"}, default="constant"
+        Of end-to-end training and of fine-tuning: ``"cosine"`` anneals the step size towards
+        0 over their epochs. Layer-wise phases keep a constant step size.
     validation_fraction : float, default=0.0
         Fraction of rows held out to compute ``val_loss`` each epoch.
     patience : int or None, default=None
@@ -105,9 +108,10 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def __init__(self, hidden_layer_sizes=(300, 150), *, activation="elu", tied=True, l2=5e-4,
                  loss="mse", corruption=None, corruption_level=0.1, code_activation=None,
                  training="end_to_end", layerwise_method="phases", layerwise_epochs=4,
-                 layerwise_step_count="per_phase", fine_tune_epochs=0, fine_tune_learning_rate=None, epochs=10, batch_size=150,
-                 learning_rate=0.01, validation_fraction=0.0,
-                 patience=None, device="auto", random_state=None, verbose=False):
+                 layerwise_step_count="per_phase", fine_tune_epochs=0, fine_tune_learning_rate=None,
+                 epochs=10, batch_size=150, learning_rate=0.01, learning_rate_schedule="constant",
+                 validation_fraction=0.0, patience=None, device="auto", random_state=None,
+                 verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.tied = tied
@@ -125,6 +129,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
@@ -150,6 +155,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         _validate_choice("training", self.training, TRAINING_MODES)
         _validate_choice("layerwise_method", self.layerwise_method, layerwise.METHODS)
         _validate_choice("layerwise_step_count", self.layerwise_step_count, layerwise.STEP_COUNTS)
+        _validate_choice("learning_rate_schedule", self.learning_rate_schedule, engine.LEARNING_RATE_SCHEDULES)
         corruption_.validate(self.corruption, self.corruption_level)
         if not self.l2 >= 0:
             raise ValueError(f"l2 must be >= 0, got {self.l2}")
@@ -172,6 +178,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def _train_config(self, **overrides) -> engine.TrainConfig:
         settings = dict(epochs=self.epochs, batch_size=self.batch_size,
                         learning_rate=self.learning_rate,
+                        learning_rate_schedule=self.learning_rate_schedule,
                         validation_fraction=self.validation_fraction, patience=self.patience,
                         verbose=bool(self.verbose))
         return engine.TrainConfig(**{**settings, **overrides})
@@ -309,6 +316,9 @@ class PretrainedClassifier(ClassifierMixin, BaseEstimator):
         Weight of ``sum(W**2)/2`` over the trainable weight matrices.
     dropout : float, default=0.0
         Dropout rate on the outputs of the trainable hidden layers.
+    input_dropout : float, default=0.0
+        Dropout rate on the input pixels while the first layer trains (Hinton et al. 2012
+        used 0.2 on MNIST); ignored when the first layer is frozen.
     validation_fraction : float, default=0.0
         Fraction of the labelled rows held out (a random split) for early stopping; 0: none.
         Off by default, as in ``MLPClassifier``: with a few labels per class, holding some
@@ -343,8 +353,9 @@ class PretrainedClassifier(ClassifierMixin, BaseEstimator):
                  corruption=None, corruption_level=0.1, pretrain_epochs=10,
                  pretrain_batch_size=150, pretrain_learning_rate=0.01, pretrain_l2=5e-4,
                  n_layers=None, freeze="lower", epochs=100, batch_size=32, learning_rate=0.01,
-                 learning_rate_schedule="constant", l2=0.0, dropout=0.0, validation_fraction=0.0, patience=None, device="auto",
-                 random_state=None, verbose=False):
+                 learning_rate_schedule="constant", l2=0.0, dropout=0.0, input_dropout=0.0,
+                 validation_fraction=0.0, patience=None, device="auto", random_state=None,
+                 verbose=False):
         self.autoencoder = autoencoder
         self.prefit = prefit
         self.pretrain = pretrain
@@ -365,6 +376,7 @@ class PretrainedClassifier(ClassifierMixin, BaseEstimator):
         self.learning_rate_schedule = learning_rate_schedule
         self.l2 = l2
         self.dropout = dropout
+        self.input_dropout = input_dropout
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
@@ -398,6 +410,7 @@ class PretrainedClassifier(ClassifierMixin, BaseEstimator):
             self.autoencoder_ = self._pretrained_autoencoder(X, ae_seed)
             module = classify.from_autoencoder(self.autoencoder_.module_, len(classes),
                                                n_layers=self.n_layers, dropout=self.dropout,
+                                               input_dropout=self.input_dropout,
                                                generator=init_generator).to(device)
         else:
             self.autoencoder_ = None
@@ -422,8 +435,9 @@ class PretrainedClassifier(ClassifierMixin, BaseEstimator):
         if self.n_layers is not None and (isinstance(self.n_layers, bool)
                                           or not isinstance(self.n_layers, Integral) or self.n_layers < 1):
             raise ValueError(f"n_layers must be None or an int >= 1, got {self.n_layers!r}")
-        if not 0 <= self.dropout < 1 or not self.l2 >= 0:
-            raise ValueError(f"need dropout in [0, 1) and l2 >= 0, got {self.dropout} and {self.l2}")
+        if not 0 <= self.dropout < 1 or not 0 <= self.input_dropout < 1 or not self.l2 >= 0:
+            raise ValueError(f"need dropout and input_dropout in [0, 1) and l2 >= 0, got "
+                             f"{self.dropout}, {self.input_dropout} and {self.l2}")
         if isinstance(self.freeze, str):
             _validate_choice("freeze", self.freeze, classify.FREEZE_POLICIES)
         ae = self.autoencoder.estimator if isinstance(self.autoencoder, FrozenEstimator) else self.autoencoder
@@ -474,7 +488,8 @@ class PretrainedClassifier(ClassifierMixin, BaseEstimator):
         code_activation = getattr(source, "code_activation", None) if n_layers == len(sizes) else None
         return classify.ClassifierConfig(n_inputs=n_features, hidden_sizes=sizes[:n_layers],
                                          n_classes=n_classes, activation=source.activation,
-                                         code_activation=code_activation, dropout=self.dropout)
+                                         code_activation=code_activation, dropout=self.dropout,
+                                         input_dropout=self.input_dropout)
 
     # -- using the fitted model ----------------------------------------------------------
     def predict_proba(self, X) -> np.ndarray:
