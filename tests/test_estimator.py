@@ -254,40 +254,36 @@ def test_score_before_fit_raises_not_fitted(X):
         make().score(X)
 
 
-def test_fine_tuning_uses_a_tenth_of_the_learning_rate_by_default(X, monkeypatch):
+@pytest.fixture
+def fine_tune_configs(monkeypatch):
+    """The TrainConfig of every fine-tuning run, recorded as layerwise.fine_tune is called."""
     from aekit import layerwise
 
     seen = []
     original = layerwise.fine_tune
 
     def spy(module, X, *, objective, config, generator, callbacks=()):
-        seen.append(config.learning_rate)
+        seen.append(config)
         return original(module, X, objective=objective, config=config, generator=generator)
 
     monkeypatch.setattr(layerwise, "fine_tune", spy)
+    return seen
+
+
+def test_fine_tuning_uses_a_tenth_of_the_learning_rate_by_default(X, fine_tune_configs):
     make(training="layerwise", layerwise_epochs=1, fine_tune_epochs=1, learning_rate=0.02).fit(X)
     make(training="layerwise", layerwise_epochs=1, fine_tune_epochs=1, learning_rate=0.02,
          fine_tune_learning_rate=0.005).fit(X)
-    assert seen == [pytest.approx(0.002), 0.005]
+    assert [c.learning_rate for c in fine_tune_configs] == [pytest.approx(0.002), 0.005]
     with pytest.raises(ValueError, match="fine_tune_learning_rate"):
         make(fine_tune_learning_rate=0.0).fit(X)
 
 
-def test_shared_step_count_runs_on_into_fine_tuning(X, monkeypatch):
-    from aekit import layerwise
-
-    seen = []
-    original = layerwise.fine_tune
-
-    def spy(module, X, *, objective, config, generator, callbacks=()):
-        seen.append(config.adam_start_step)
-        return original(module, X, objective=objective, config=config, generator=generator)
-
-    monkeypatch.setattr(layerwise, "fine_tune", spy)
+def test_shared_step_count_runs_on_into_fine_tuning(X, fine_tune_configs):
     for step_count in ("per_phase", "shared"):
         make(training="layerwise", layerwise_epochs=(2, 1), fine_tune_epochs=1, batch_size=16,
              layerwise_step_count=step_count).fit(X)
-    assert seen == [0, 3 * (len(X) // 16)]
+    assert [c.adam_start_step for c in fine_tune_configs] == [0, 3 * (len(X) // 16)]
 
 
 def test_cosine_schedule_anneals_end_to_end_training_and_fine_tuning_not_the_phases(X):
