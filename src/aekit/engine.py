@@ -128,6 +128,7 @@ def learning_rate_at(config: TrainConfig, epoch: int) -> float:
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
+    """Every parameter group's step size (a float, so the fused kernel takes it as it is)."""
     for group in optimizer.param_groups:
         group["lr"] = learning_rate
 
@@ -229,11 +230,12 @@ def fit(module: nn.Module, loss_fn: LossFn, X, *, params: Sequence[nn.Parameter]
     history: list[dict] = []
     bar = tqdm(range(config.epochs), desc=config.phase, disable=not config.verbose, unit="epoch")
     for epoch in bar:
-        set_learning_rate(optimizer, learning_rate_at(config, epoch))
+        learning_rate = learning_rate_at(config, epoch)
+        set_learning_rate(optimizer, learning_rate)
         record = train_one_epoch(module, loss_fn, optimizer, X_train, batch_size, generator)
         record = {"phase": config.phase, "epoch": epoch + 1, **record}
         if config.learning_rate_schedule != "constant":
-            record["learning_rate"] = learning_rate_at(config, epoch)
+            record["learning_rate"] = learning_rate
         if l2 and l2_weights:
             record["l2"] = l2 * float(l2_penalty(w.detach() for w in l2_weights))
             record["loss"] += record["l2"]
