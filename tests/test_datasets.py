@@ -7,9 +7,12 @@ import functools
 import gzip
 import hashlib
 import http.server
+import io
+import os
 import socket
 import sys
 import threading
+import urllib.response
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,7 @@ import pytest
 
 from aekit import datasets
 from aekit.datasets import Dataset, DatasetError, available, load, load_file, read_idx
+from aekit.datasets import download
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -73,9 +77,9 @@ def isolated(tmp_path, monkeypatch):
         monkeypatch.delenv(var.upper(), raising=False)
     monkeypatch.setenv("no_proxy", "*")
     # Any download not set up by a test fails at once on a closed local port.
-    for key, source in datasets._SOURCES.items():
+    for key, source in download.SOURCES.items():
         local = dataclasses.replace(source, mirrors=(f"http://127.0.0.1:{closed_port()}/",))
-        monkeypatch.setitem(datasets._SOURCES, key, local)
+        monkeypatch.setitem(download.SOURCES, key, local)
 
 
 def closed_port() -> int:
@@ -114,9 +118,9 @@ def http_dir(tmp_path):
 
 
 def use_source(monkeypatch, key, mirrors, checksums):
-    source = datasets._SOURCES[key]
+    source = download.SOURCES[key]
     source = dataclasses.replace(source, mirrors=tuple(mirrors), checksums=checksums)
-    monkeypatch.setitem(datasets._SOURCES, key, source)
+    monkeypatch.setitem(download.SOURCES, key, source)
 
 
 def cache_dir(tmp_path, key="mnist") -> Path:
@@ -288,7 +292,7 @@ def test_real_mnist_from_shared_copy(monkeypatch):
     assert ds.y_train.shape == (60000,) and ds.y_test.shape == (10000,)
     assert 0.0 <= ds.X_train.min() and ds.X_train.max() == 1.0
     assert set(np.unique(ds.y_test)) == set(range(10))
-    for stem, expected in datasets._SOURCES["mnist"].checksums.items():
+    for stem, expected in download.SOURCES["mnist"].checksums.items():
         raw = gzip.decompress((SHARED_DATASETS / "mnist" / (stem + ".gz")).read_bytes())
         assert hashlib.sha256(raw).hexdigest() == expected, stem
 
@@ -355,7 +359,7 @@ def test_download_checksum_mismatch_leaves_nothing(tmp_path, monkeypatch, http_d
 def test_download_all_mirrors_fail(tmp_path, monkeypatch, http_dir):
     _, url, _ = http_dir  # serves an empty directory: every file is a 404
     refused = f"http://127.0.0.1:{closed_port()}/"
-    use_source(monkeypatch, "mnist", [url, refused], datasets._SOURCES["mnist"].checksums)
+    use_source(monkeypatch, "mnist", [url, refused], download.SOURCES["mnist"].checksums)
     with pytest.raises(DatasetError) as info:
         load("mnist")
     message = str(info.value)
@@ -365,22 +369,58 @@ def test_download_all_mirrors_fail(tmp_path, monkeypatch, http_dir):
     assert list(cache_dir(tmp_path).iterdir()) == []
 
 
-def test_download_through_injected_opener(tmp_path, monkeypatch):
+def use_fake_opener(monkeypatch, body=io.BytesIO) -> dict[str, np.ndarray]:
+    """Serve fake Fashion-MNIST through a substitute for urlopen; return its arrays.
+
+    ``body(data)`` makes the file-like response body from the bytes to serve.
+    """
     arrays = fake_mnist()
     payload = {stem: gzip.compress(idx_bytes(a)) for stem, a in arrays.items()}
     checksums = {s: hashlib.md5(gz).hexdigest() for s, gz in payload.items()}
     use_source(monkeypatch, "fashion-mnist", ["https://example.invalid/f"], checksums)
 
     def fake_urlopen(url, timeout):
-        import io
-        import urllib.response
-
         stem = url.rsplit("/", 1)[-1].removesuffix(".gz")
         assert url == f"https://example.invalid/f/{stem}.gz"
-        return urllib.response.addinfourl(io.BytesIO(payload[stem]), {}, url, 200)
+        return urllib.response.addinfourl(body(payload[stem]), {}, url, 200)
 
-    monkeypatch.setattr(datasets, "_urlopen", fake_urlopen)
-    assert load("fashion-mnist").y_test.shape == (3,)
+    monkeypatch.setattr(download, "_urlopen", fake_urlopen)
+    return arrays
+
+
+def test_download_through_injected_opener(monkeypatch):
+    arrays = use_fake_opener(monkeypatch)
+    ds = load("fashion-mnist")
+    assert ds.y_test.shape == (3,)
+    np.testing.assert_array_equal(ds.y_test, arrays["t10k-labels-idx1-ubyte"])
+
+
+class _DroppedConnection(io.BytesIO):
+    """A response body that breaks off after its first few bytes."""
+
+    def read(self, size=-1):
+        if self.tell():
+            raise ConnectionResetError("connection reset by peer")
+        return super().read(10)
+
+
+def test_interrupted_download_leaves_nothing(tmp_path, monkeypatch):
+    use_fake_opener(monkeypatch, body=_DroppedConnection)
+    with pytest.raises(DatasetError, match="could not be downloaded.*connection reset by peer"):
+        load("fashion-mnist")
+    assert list(cache_dir(tmp_path, "fashion-mnist").iterdir()) == []
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)], ids=["umask022", "umask077"])
+def test_downloaded_files_get_the_umask_mode(tmp_path, monkeypatch, umask, mode):
+    use_fake_opener(monkeypatch)
+    old = os.umask(umask)
+    try:
+        load("fashion-mnist")
+    finally:
+        os.umask(old)
+    cached = list(cache_dir(tmp_path, "fashion-mnist").iterdir())
+    assert len(cached) == 4 and {p.stat().st_mode & 0o777 for p in cached} == {mode}
 
 
 # ------------------------------------------------------------------------- user files
@@ -499,17 +539,34 @@ def test_missing_and_unsupported_files(tmp_path):
         load(tmp_path / "data.txt")
 
 
-def test_imports_only_numpy_stdlib_and_tqdm():
-    # Design rule: data loading never imports torch or another aekit module.
+def _imports(path: Path) -> tuple[set[str], set[tuple[int, str]]]:
+    """The top-level names a module imports absolutely, and its relative imports (level, module)."""
     import ast
 
-    tree = ast.parse(Path(datasets.__file__).read_text())
-    imported = set()
-    for node in ast.walk(tree):
+    absolute, relative = set(), set()
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
+            absolute |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            absolute.add(node.module.split(".")[0])
         elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "relative import"
-            imported.add(node.module.split(".")[0])
-    third_party = imported - set(sys.stdlib_module_names)
+            relative.add((node.level, node.module or ""))
+    return absolute, relative
+
+
+def test_imports_only_numpy_stdlib_tqdm_and_aekit_files():
+    # Design rule: data loading never imports torch; of aekit it uses only its own modules
+    # and aekit.files, which imports no other part of aekit.
+    package = Path(datasets.__file__).parent
+    own = {path.stem for path in package.glob("*.py")}
+    third_party = set()
+    for path in package.glob("*.py"):
+        absolute, relative = _imports(path)
+        third_party |= absolute - set(sys.stdlib_module_names)
+        for level, module in relative:
+            assert (level, module.split(".")[0]) in {(1, m) for m in own} | {(2, "files")}, (
+                f"{path.name} imports {'.' * level}{module}"
+            )
+    absolute, relative = _imports(package.parent / "files.py")
+    assert relative == set() and absolute - set(sys.stdlib_module_names) == {"numpy"}
     assert third_party == {"numpy", "sklearn", "tqdm"}

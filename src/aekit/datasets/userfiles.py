@@ -1,0 +1,236 @@
+"""User files: samples (and optionally labels) in ``.npy``, ``.npz`` or ``.csv`` files."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import Dataset, DatasetError
+
+logger = logging.getLogger(__name__)
+
+_LABEL_COLUMNS = ("label", "y")
+# Role in the data set -> accepted array names in an .npz archive, in order of preference.
+_NPZ_KEYS = {"X": ("X", "x"), "y": ("y",), "X_test": ("X_test", "x_test"), "y_test": ("y_test",)}
+
+
+def load_file(path: str | os.PathLike) -> Dataset:
+    """Load samples (and optionally labels) from a ``.npy``, ``.npz`` or ``.csv`` file.
+
+    * ``.npy``: one array of samples, no labels.
+    * ``.npz``: ``X`` (or ``x``) required; optional ``y``, ``X_test`` (or ``x_test``)
+      and ``y_test``. Other keys are ignored with a warning.
+    * ``.csv``: comma-separated numbers, one sample per line. The first line is a
+      header if any of its fields is not a number; a header column named ``label`` or
+      ``y`` (any case) becomes the labels.
+
+    Samples of more than two dimensions are flattened; a 3-D array gives
+    ``image_shape = shape[1:]``, and ``d = k * k`` features give ``(k, k)``. Values are
+    cast to float32 but not rescaled; labels must be whole numbers and become int64.
+    Without a test part in the file, ``X_test`` has shape ``(0, d)`` and ``y_test``
+    is an empty int64 array, or None when there are no labels. Pickled data is never
+    loaded.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.npy``, ``.npz`` or ``.csv`` file; the suffix (any case) gives the format.
+
+    Returns
+    -------
+    Dataset
+        Named after the file's name.
+
+    Raises
+    ------
+    DatasetError
+        If the file is missing, of another type, empty, not numeric, contains NaN or
+        infinite values, or holds a 1-D array of samples.
+    """
+    path = Path(path).expanduser()
+    suffix = path.suffix.lower()
+    if suffix not in _READERS:
+        raise DatasetError(
+            f"{path}: unsupported file type {suffix or '(none)'!r}; use .npy, .npz or .csv"
+        )
+    if not path.is_file():
+        raise DatasetError(f"file {path} does not exist")
+    if path.stat().st_size == 0:
+        raise DatasetError(f"{path} is empty")
+    arrays = _READERS[suffix](path)
+    return _user_dataset(path, **arrays)
+
+
+def _user_dataset(path: Path, X, y=None, X_test=None, y_test=None) -> Dataset:
+    X, image_shape = _as_samples(X, path, "X")
+    y = _as_labels(y, len(X), path, "y")
+    if X_test is None:
+        if y_test is not None:
+            raise DatasetError(f"{path} has y_test but no X_test")
+        X_test = np.empty((0, X.shape[1]), dtype=np.float32)
+        y_test = None if y is None else np.empty(0, dtype=np.int64)
+    else:
+        X_test, _ = _as_samples(X_test, path, "X_test", allow_empty=True)
+        if X_test.shape[1] != X.shape[1]:
+            raise DatasetError(
+                f"{path}: X has {X.shape[1]} features but X_test has {X_test.shape[1]}"
+            )
+        y_test = _as_labels(y_test, len(X_test), path, "y_test")
+    if (y is None) != (y_test is None):
+        raise DatasetError(f"{path}: labels must be given for both parts or neither")
+    return Dataset(X, y, X_test, y_test, image_shape, name=path.name)
+
+
+def _as_samples(a, path: Path, key: str, *, allow_empty: bool = False):
+    """Check and flatten an array of samples; return it as float32 and its image shape."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "biuf":
+        raise DatasetError(f"{path}: {key} is not numeric (type {a.dtype})")
+    if a.ndim < 2:
+        raise DatasetError(
+            f"{path}: {key} is a {a.ndim}-D array of shape {a.shape}; expected one row "
+            "per sample (2-D, or 3-D for images)"
+        )
+    if (len(a) == 0 and not allow_empty) or math.prod(a.shape[1:]) == 0:
+        raise DatasetError(f"{path}: {key} is empty (shape {a.shape})")
+    n_features = math.prod(a.shape[1:])
+    X = a.reshape(len(a), n_features).astype(np.float32)
+    _check_finite(X, path, key)
+    if a.ndim == 3:
+        return X, (int(a.shape[1]), int(a.shape[2]))
+    side = math.isqrt(n_features)
+    return X, ((side, side) if a.ndim == 2 and side * side == n_features else None)
+
+
+def _as_labels(y, n: int, path: Path, key: str) -> np.ndarray | None:
+    if y is None:
+        return None
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:  # a column vector is a common way to save labels
+        y = y[:, 0]
+    if y.dtype.kind not in "biuf" or y.ndim != 1:
+        raise DatasetError(
+            f"{path}: {key} must be a 1-D numeric array, got shape {y.shape}, type {y.dtype}"
+        )
+    if len(y) != n:
+        raise DatasetError(f"{path}: {key} has {len(y)} labels for {n} samples")
+    if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.round(y)).all()):
+        raise DatasetError(f"{path}: {key} holds labels that are not whole numbers")
+    return y.astype(np.int64)
+
+
+def _check_finite(X: np.ndarray, path: Path, key: str) -> None:
+    bad = ~np.isfinite(X)
+    if bad.any():
+        row, col = np.unravel_index(np.argmax(bad), bad.shape)
+        raise DatasetError(
+            f"{path}: {key} contains NaN or infinite values "
+            f"(first at sample {row}, feature {col})"
+        )
+
+
+def _load_numpy(path: Path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        # Object arrays and non-NumPy files both end here; pickles are refused on purpose.
+        raise DatasetError(f"{path} cannot be read as NumPy data: {exc}") from exc
+
+
+def _read_npy(path: Path) -> dict:
+    a = _load_numpy(path)
+    if not isinstance(a, np.ndarray):
+        a.close()
+        raise DatasetError(f"{path} is an .npz archive, not an .npy file")
+    return {"X": a}
+
+
+def _read_npz(path: Path) -> dict:
+    archive = _load_numpy(path)
+    if isinstance(archive, np.ndarray):
+        raise DatasetError(f"{path} is an .npy file, not an .npz archive")
+    with archive:
+        found = {
+            key: next((n for n in names if n in archive.files), None)
+            for key, names in _NPZ_KEYS.items()
+        }
+        if found["X"] is None:
+            raise DatasetError(
+                f"{path} has no array named 'X' or 'x' (it has: {', '.join(archive.files)})"
+            )
+        ignored = set(archive.files) - set(found.values())
+        if ignored:
+            logger.warning("%s: ignoring arrays %s", path, ", ".join(sorted(ignored)))
+        return {k: _npz_member(archive, n, path) for k, n in found.items() if n is not None}
+
+
+def _npz_member(archive, name: str, path: Path) -> np.ndarray:
+    try:
+        return archive[name]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DatasetError(f"{path}: array {name!r} cannot be read: {exc}") from exc
+
+
+def _read_csv(path: Path) -> dict:
+    lines = _csv_lines(path)
+    if not lines:
+        raise DatasetError(f"{path} is empty")
+    header = None if _is_numeric_row(lines[0][1]) else [f.strip() for f in lines[0][1]]
+    body = lines[1:] if header is not None else lines
+    if not body:
+        raise DatasetError(f"{path} has a header line but no data")
+    values = _csv_values(body, path)
+    names = [h.lower() for h in header] if header is not None else []
+    label_col = next((names.index(n) for n in names if n in _LABEL_COLUMNS), None)
+    if label_col is None:
+        return {"X": values}
+    return {"X": np.delete(values, label_col, axis=1), "y": values[:, label_col]}
+
+
+def _csv_lines(path: Path) -> list[tuple[int, list[str]]]:
+    """Return the non-blank rows of a CSV file, each with its line number."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            return [(reader.line_num, row) for row in reader if any(s.strip() for s in row)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"{path} is not a readable CSV text file: {exc}") from exc
+
+
+def _is_numeric_row(row: list[str]) -> bool:
+    try:
+        for field in row:
+            float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _csv_values(body: list[tuple[int, list[str]]], path: Path) -> np.ndarray:
+    width = len(body[0][1])
+    for line, row in body:
+        if len(row) != width:
+            raise DatasetError(f"{path}, line {line}: {len(row)} fields, expected {width}")
+    try:
+        return np.array([row for _, row in body], dtype=np.float64)
+    except ValueError:
+        pass
+    # Parsing failed somewhere; find the first bad field to name it.
+    for line, row in body:
+        for col, field in enumerate(row, start=1):
+            if not _is_numeric_row([field]):
+                raise DatasetError(
+                    f"{path}, line {line}, column {col}: {field!r} is not a number"
+                )
+    raise DatasetError(f"{path} holds values that are not numbers")  # pragma: no cover
+
+
+_READERS = {".npy": _read_npy, ".npz": _read_npz, ".csv": _read_csv}
+SUFFIXES = tuple(_READERS)  # the file name endings load_file reads
