@@ -1,4 +1,4 @@
-"""Classifiers on pretrained encoders (SPEC 6): freeze policies and caching, the semi-supervised
+"""Classifiers on pretrained encoders: freeze policies and caching, the semi-supervised
 convention of PretrainedClassifier, prefit semantics, save/load, scikit-learn's checks."""
 import pickle
 
@@ -12,12 +12,19 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from aekit import AutoencoderTransformer, PretrainedClassifier, classify, io
-from aekit.classify import ClassifierConfig, EncoderClassifier, from_autoencoder, train_classifier
-from aekit.engine import TrainConfig
+from aekit.classify import from_autoencoder, train_classifier
+from aekit.nn import ClassifierConfig, EncoderClassifier
+from helpers import train_config
 from aekit.nn import StackedAutoencoder, StackedConfig
 
-TINY = dict(hidden_layer_sizes=(8, 4), pretrain_epochs=2, pretrain_batch_size=32, epochs=5,
-            batch_size=16, device="cpu", random_state=0)
+TINY_AE = dict(hidden_layer_sizes=(8, 4), epochs=2, batch_size=32, device="cpu")
+TINY = dict(epochs=5, batch_size=16, device="cpu", random_state=0)
+
+
+def tiny(autoencoder=None, **params):
+    """A small PretrainedClassifier; its autoencoder by default a small unfitted one."""
+    return PretrainedClassifier(AutoencoderTransformer(**TINY_AE) if autoencoder is None else autoencoder,
+                                **{**TINY, **params})
 
 EXPECTED_FAILED_CHECKS = {
     "check_classifiers_classes":
@@ -28,8 +35,8 @@ EXPECTED_FAILED_CHECKS = {
 
 
 @parametrize_with_checks(
-    [PretrainedClassifier(hidden_layer_sizes=(8,), pretrain_epochs=2, epochs=30, batch_size=32,
-                          random_state=0, device="cpu")],
+    [PretrainedClassifier(AutoencoderTransformer((8,), epochs=2, device="cpu"), epochs=30,
+                          batch_size=32, random_state=0, device="cpu")],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_estimator_checks(estimator, check):
@@ -57,7 +64,7 @@ def state(module):
 
 def train(module, X, y, freeze, epochs=3, **kwargs):
     return train_classifier(module, X, y, freeze=freeze, generator=torch.Generator().manual_seed(1),
-                            config=TrainConfig(epochs=epochs, batch_size=10), **kwargs)
+                            config=train_config(epochs=epochs, batch_size=10), **kwargs)
 
 
 # -- the torch level -------------------------------------------------------------------------
@@ -71,7 +78,7 @@ def test_frozen_layers_stay_bit_identical_and_the_rest_trains(data, freeze, n_fr
     train(module, X[:30], y[:30], freeze)
     after = state(module)
     for name in before:
-        layer = int(name.split(".")[1]) + 1 if name.startswith("encoders") else 99  # head: top
+        layer = int(name.split(".")[-2]) + 1 if name.startswith("encoder.") else 99  # head: top
         if layer <= n_frozen:
             assert torch.equal(before[name], after[name]), name
         else:
@@ -82,7 +89,7 @@ def test_frozen_layers_run_once_not_every_epoch(data):
     X, y, _ = data
     module = from_autoencoder(autoencoder_module(), 3)
     calls = [0] * module.depth
-    for k, layer in enumerate(module.encoders):
+    for k, layer in enumerate(module.encoder.layers):
         layer.register_forward_hook(lambda *_, k=k: calls.__setitem__(k, calls[k] + 1))
     epochs, n_batches = 4, 30 // 10
     train(module, X[:30], y[:30], "lower", epochs=epochs)
@@ -96,7 +103,7 @@ def test_from_autoencoder_copies_layers_and_leaves_the_autoencoder_alone(data):
     ae_before = state(ae)
     module = from_autoencoder(ae, 3, n_layers=2)
     assert module.config.hidden_sizes == (8, 6)
-    assert torch.equal(module.encoders[1].weight, ae.encoders[1].weight)
+    assert torch.equal(module.encoder.layers[1].weight, ae.encoder.layers[1].weight)
     train(module, X[:30], y[:30], "none")
     assert all(torch.equal(ae_before[k], v) for k, v in ae.state_dict().items())
     with pytest.raises(ValueError, match="n_layers"):
@@ -122,13 +129,13 @@ def test_l2_and_dropout_are_loss_parts_and_seeded(data):
 def test_freeze_policy_and_config_validation():
     assert [classify.n_frozen_layers(f, 3) for f in ("none", "lower", "all", 2)] == [0, 2, 3, 2]
     for bad in ("some", 4, -1, True):
-        with pytest.raises(ValueError, match="freeze"):
+        with pytest.raises(ValueError, match="freeze=.* is not allowed"):
             classify.n_frozen_layers(bad, 3)
     config = ClassifierConfig(10, (8, 4), 3, code_activation="tanh", dropout=0.1)
     assert ClassifierConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown ClassifierConfig keys"):
         ClassifierConfig.from_dict({**config.to_dict(), "depth": 2})
-    with pytest.raises(ValueError, match="2 classes"):
+    with pytest.raises(ValueError, match="n_classes=1 is not allowed: n_classes must be an int >= 2"):
         ClassifierConfig(10, (8,), 1)
 
 
@@ -150,7 +157,7 @@ def test_unlabelled_rows_pretrain_but_never_reach_the_supervised_loss(data, monk
 
     monkeypatch.setattr(AutoencoderTransformer, "fit", spy_ae_fit)
     monkeypatch.setattr(classify, "train_classifier", spy_train)
-    PretrainedClassifier(**TINY).fit(X, y_semi)
+    tiny().fit(X, y_semi)
     np.testing.assert_array_equal(seen["pretrain"], X)  # every row, labelled or not
     X_clf, y_clf = seen["classifier"]
     np.testing.assert_array_equal(X_clf, X[:30])  # only the labelled rows, and their labels
@@ -174,7 +181,7 @@ def test_string_labels_with_minus_one_in_an_object_array(data):
     X, y, y_semi = data
     names = np.array(["ant", "bee", "cat"], dtype=object)[y]
     names[30:] = -1
-    clf = PretrainedClassifier(**TINY).fit(X, names)
+    clf = tiny().fit(X, names)
     assert list(clf.classes_) == ["ant", "bee", "cat"]
     assert set(clf.predict(X)) <= {"ant", "bee", "cat"}
 
@@ -186,7 +193,7 @@ def test_string_labels_with_minus_one_in_an_object_array(data):
 ])
 def test_clear_errors_on_labels(data, y_labels, message):
     with pytest.raises(ValueError, match=message):
-        PretrainedClassifier(**TINY).fit(data[0], y_labels)
+        tiny().fit(data[0], y_labels)
 
 
 def test_clear_errors_on_data_and_parameters(data):
@@ -194,13 +201,15 @@ def test_clear_errors_on_data_and_parameters(data):
     X_nan = X.copy()
     X_nan[3, 3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        PretrainedClassifier(**TINY).fit(X_nan, y_semi)
+        tiny().fit(X_nan, y_semi)
     for bad, match in [(dict(freeze="some"), "freeze"), (dict(n_layers=3), "n_layers"),
-                       (dict(prefit="yes"), "prefit"), (dict(prefit=True), "prefit=True"),
-                       (dict(dropout=1.0), "dropout"), (dict(input_dropout=-0.1), "input_dropout")]:
+                       (dict(prefit="yes"), "prefit"), (dict(dropout=1.0), "dropout"),
+                       (dict(input_dropout=-0.1), "input_dropout")]:
         with pytest.raises(ValueError, match=match):
-            PretrainedClassifier(**{**TINY, **bad}).fit(X, y_semi)
-    with pytest.raises(TypeError, match="AutoencoderTransformer"):
+            tiny(**bad).fit(X, y_semi)
+    with pytest.raises(ValueError, match="prefit=True needs a fitted autoencoder"):
+        PretrainedClassifier(prefit=True, **TINY).fit(X, y_semi)
+    with pytest.raises(TypeError, match="autoencoder='ae' is not allowed: autoencoder must be None or an instance of AutoencoderTransformer"):
         PretrainedClassifier("ae", **TINY).fit(X, y_semi)
 
 
@@ -209,15 +218,15 @@ def test_clear_errors_on_data_and_parameters(data):
 
 def test_freeze_and_scratch_in_the_estimator(data):
     X, _, y_semi = data
-    lower = PretrainedClassifier(**TINY).fit(X, y_semi)
-    ae_layer = lower.autoencoder_.module_.encoders[0].weight
-    assert lower.n_frozen_ == 1 and torch.equal(lower.module_.encoders[0].weight, ae_layer)
-    tuned = PretrainedClassifier(**{**TINY, "freeze": "none"}).fit(X, y_semi)
-    assert tuned.n_frozen_ == 0 and not torch.equal(tuned.module_.encoders[0].weight, ae_layer)
-    scratch = PretrainedClassifier(**{**TINY, "pretrain": False}).fit(X, y_semi)
+    lower = tiny().fit(X, y_semi)
+    ae_layer = lower.autoencoder_.module_.encoder.layers[0].weight
+    assert lower.n_frozen_ == 1 and torch.equal(lower.module_.encoder.layers[0].weight, ae_layer)
+    tuned = tiny(freeze="none").fit(X, y_semi)
+    assert tuned.n_frozen_ == 0 and not torch.equal(tuned.module_.encoder.layers[0].weight, ae_layer)
+    scratch = tiny(pretrain=False).fit(X, y_semi)
     assert scratch.autoencoder_ is None and scratch.n_frozen_ == 0
     assert scratch.module_.config.hidden_sizes == (8, 4)
-    first = PretrainedClassifier(**{**TINY, "n_layers": 1, "freeze": "all"}).fit(X, y_semi)
+    first = tiny(n_layers=1, freeze="all").fit(X, y_semi)
     assert first.module_.config.hidden_sizes == (8,) and first.n_frozen_ == 1
 
 
@@ -225,27 +234,27 @@ def test_prefit_semantics(data):
     X, _, y_semi = data
     fitted = AutoencoderTransformer((8, 4), epochs=2, device="cpu", random_state=0).fit(X)
     weights = state(fitted.module_)
-    auto = PretrainedClassifier(fitted, **TINY).fit(X, y_semi)
+    auto = tiny(fitted).fit(X, y_semi)
     assert auto.autoencoder_ is fitted  # used as it is ...
     assert all(torch.equal(weights[k], v) for k, v in fitted.module_.state_dict().items())  # ... untouched
-    refit = PretrainedClassifier(fitted, prefit=False, **TINY).fit(X, y_semi)
+    refit = tiny(fitted, prefit=False).fit(X, y_semi)
     assert refit.autoencoder_ is not fitted and refit.autoencoder_.n_iter_ == 2
     unfitted = AutoencoderTransformer((8, 4), epochs=2, device="cpu")
-    cloned = PretrainedClassifier(unfitted, **TINY).fit(X, y_semi)
+    cloned = tiny(unfitted).fit(X, y_semi)
     assert not hasattr(unfitted, "module_") and hasattr(cloned.autoencoder_, "module_")
     with pytest.raises(NotFittedError, match="prefit=True"):
-        PretrainedClassifier(unfitted, prefit=True, **TINY).fit(X, y_semi)
+        tiny(unfitted, prefit=True).fit(X, y_semi)
     # clone (as GridSearchCV does) unfits a plain instance; a FrozenEstimator survives it
-    frozen = clone(PretrainedClassifier(FrozenEstimator(fitted), **TINY)).fit(X, y_semi)
+    frozen = clone(tiny(FrozenEstimator(fitted))).fit(X, y_semi)
     assert frozen.autoencoder_ is fitted
     with pytest.raises(ValueError, match="features"):
-        PretrainedClassifier(fitted, **TINY).fit(X[:, :5], y_semi)
+        tiny(fitted).fit(X[:, :5], y_semi)
 
 
 def test_reproducible_clone_and_pickle(data):
     X, _, y_semi = data
-    params = {**TINY, "dropout": 0.2}
-    a = PretrainedClassifier(**params).fit(X, y_semi)
+    params = {"dropout": 0.2}
+    a = tiny(**params).fit(X, y_semi)
     b = clone(a).fit(X, y_semi)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(a)).predict_proba(X), a.predict_proba(X))
@@ -259,14 +268,13 @@ def test_save_load_round_trip(data, tmp_path, with_instance):
     names = np.array(["ant", "bee", "cat"], dtype=object)[np.where(y_semi < 0, 0, y_semi)]
     names[y_semi < 0] = -1
     ae = AutoencoderTransformer((8, 4), epochs=2, device="cpu", random_state=0) if with_instance else None
-    clf = PretrainedClassifier(ae, **TINY).fit(X, names)
+    clf = PretrainedClassifier(ae, **TINY).set_params(autoencoder__hidden_layer_sizes=(8, 4),
+                                                      autoencoder__epochs=2).fit(X, names)
     loaded = io.load(io.save(clf, tmp_path / "model"))
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
     assert loaded.n_frozen_ == clf.n_frozen_ and loaded.history_ == clf.history_
-    assert type(loaded.get_params()["autoencoder"]) is type(ae)
-    if with_instance:
-        assert loaded.autoencoder.get_params() == ae.get_params()
+    assert loaded.autoencoder.get_params() == clf.autoencoder.get_params()
 
 
 # -- the point of it all ---------------------------------------------------------------------
@@ -296,9 +304,8 @@ def test_pretraining_beats_scratch_with_few_labels(seed):
                                for c in range(4)])  # 12 labels
     y_semi = np.full_like(y_train, -1)
     y_semi[labelled] = y_train[labelled]
-    params = dict(hidden_layer_sizes=(16, 4), pretrain_epochs=20, pretrain_batch_size=50,
-                  epochs=60, device="cpu", random_state=seed)
-    errors = {pretrain: 1 - PretrainedClassifier(pretrain=pretrain, **params)
+    ae = AutoencoderTransformer((16, 4), epochs=20, batch_size=50, device="cpu")
+    errors = {pretrain: 1 - PretrainedClassifier(ae, pretrain=pretrain, epochs=60, device="cpu", random_state=seed)
               .fit(X_train, y_semi).score(X_test, y_test) for pretrain in (True, False)}
     # measured on seeds 0-4: pretrained 0.10-0.17, scratch 0.30-0.47
     assert errors[True] < errors[False] - 0.1, errors
@@ -308,7 +315,7 @@ def test_input_dropout_masks_the_input_in_training_only_and_only_when_layer_1_tr
     module = EncoderClassifier(ClassifierConfig(400, (8, 4), 3, input_dropout=0.5),
                                torch.Generator().manual_seed(0))
     seen = []
-    module.encoders[0].register_forward_pre_hook(lambda layer, args: seen.append(args[0].clone()))
+    module.encoder.layers[0].register_forward_pre_hook(lambda layer, args: seen.append(args[0].clone()))
     x = torch.ones(8, 400)
     module.train()
     module(x)
@@ -321,6 +328,6 @@ def test_input_dropout_masks_the_input_in_training_only_and_only_when_layer_1_tr
     module.train()  # layer 1 frozen: its cached outputs are the input of the trainable part
     h1 = module.encode_layer(x, 1)
     seen.clear()
-    module.encoders[1].register_forward_pre_hook(lambda layer, args: seen.append(args[0].clone()))
+    module.encoder.layers[1].register_forward_pre_hook(lambda layer, args: seen.append(args[0].clone()))
     module.forward_from(h1, 1)
     assert torch.equal(seen[-1], h1)

@@ -104,8 +104,8 @@ def test_errors_are_reported_with_exit_code_1(argv, message, capsys, tmp_path):
 def test_pretrain_study_writes_json_table_and_plot(tmp_path, capsys):
     out = tmp_path / "study"
     assert main(["-q", "pretrain", "--dataset", "digits", "--budgets", "20,50", "--seeds", "2",
-                 "--methods", "scratch,pretrained-finetuned,logreg-raw", "--hidden", "16",
-                 "--pretrain-epochs", "2", "--epochs", "5", "--device", "cpu", "--out", str(out)]) == 0
+                 "--methods", "scratch,pretrained-finetuned,logreg-raw", "--autoencoder-hidden", "16",
+                 "--autoencoder-epochs", "2", "--epochs", "5", "--device", "cpu", "--out", str(out)]) == 0
     records = json.loads((out / "study.json").read_text())
     assert len(records) == 2 * 2 * 3
     assert {r["n_labels"] for r in records} == {20, 50}

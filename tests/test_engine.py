@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from aekit import engine
-from aekit.engine import TrainConfig
+from helpers import train_config
 from aekit.nn import StackedAutoencoder, StackedConfig
 from aekit.objectives import clean_reconstruction, reconstruction_objective
 
@@ -30,7 +30,7 @@ def train(model, X, seed=0, params=None, loss_fn=None, **config):
     loss_fn = loss_fn or reconstruction_objective(model, model.weight_matrices(), l2=1e-4)
     config = {"epochs": 3, "batch_size": 16, "learning_rate": 0.01, **config}
     return engine.fit(model, loss_fn, X, params=list(model.parameters()) if params is None else params,
-                      config=TrainConfig(**config), generator=torch.Generator().manual_seed(seed))
+                      config=train_config(**config), generator=torch.Generator().manual_seed(seed))
 
 
 def test_training_changes_trainable_weights_and_leaves_frozen_ones_bit_identical():
@@ -40,7 +40,7 @@ def test_training_changes_trainable_weights_and_leaves_frozen_ones_bit_identical
     train(model, data(), params=trainable, epochs=2)
     after = snapshot(model)
     changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed == {"encoders.1.weight", "encoders.1.bias", "decoders.1.weight", "decoders.1.bias"}
+    assert changed == {"encoder.layers.1.weight", "encoder.layers.1.bias", "decoders.1.weight", "decoders.1.bias"}
 
 
 def test_tied_training_of_one_layer_moves_its_shared_weight_only():
@@ -49,7 +49,7 @@ def test_tied_training_of_one_layer_moves_its_shared_weight_only():
     train(model, data(), params=model.layer_parameters(1), epochs=1)
     after = snapshot(model)
     changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed == {"encoders.0.weight", "encoders.0.bias", "decoders.0.bias"}
+    assert changed == {"encoder.layers.0.weight", "encoder.layers.0.bias", "decoders.0.bias"}
 
 
 def test_evaluate_changes_nothing():
@@ -84,7 +84,7 @@ def snapshot_after_training(seed):
     loss_fn = reconstruction_objective(model, model.weight_matrices(), l2=1e-3,
                                        corruption="gaussian", corruption_level=0.1, generator=g)
     engine.fit(model, loss_fn, data(), params=list(model.parameters()),
-               config=TrainConfig(epochs=3, batch_size=8, validation_fraction=0.25), generator=g)
+               config=train_config(epochs=3, batch_size=8, validation_fraction=0.25), generator=g)
     return snapshot(model)
 
 
@@ -137,7 +137,7 @@ def test_early_stopping_stops_with_patience_and_restores_the_best_weights():
     val = [3.0, 2.0, 1.0, 1.5, 1.25, 0.5, 0.25]
     history = engine.fit(model, reconstruction_objective(model, model.weight_matrices()), data(),
                          params=list(model.parameters()),
-                         config=TrainConfig(epochs=7, batch_size=16, validation_fraction=0.25, patience=2),
+                         config=train_config(epochs=7, batch_size=16, validation_fraction=0.25, patience=2),
                          generator=torch.Generator().manual_seed(0),
                          eval_fn=scripted_validation(model, val), callbacks=[keep])
     assert [r["val_loss"] for r in history] == [3.0, 2.0, 1.0, 1.5, 1.25]  # stopped before epoch 6
@@ -150,7 +150,7 @@ def test_without_patience_validation_does_not_stop_or_restore():
     model = build()
     history = engine.fit(model, reconstruction_objective(model, model.weight_matrices()), data(),
                          params=list(model.parameters()),
-                         config=TrainConfig(epochs=4, batch_size=16, validation_fraction=0.25),
+                         config=train_config(epochs=4, batch_size=16, validation_fraction=0.25),
                          generator=torch.Generator().manual_seed(0),
                          eval_fn=scripted_validation(model, [1.0, 2.0, 3.0, 4.0]))
     assert len(history) == 4
@@ -165,7 +165,7 @@ def test_a_callback_returning_true_stops_training():
 
     model = build()
     history = engine.fit(model, reconstruction_objective(model, model.weight_matrices()), data(),
-                         params=list(model.parameters()), config=TrainConfig(epochs=10, batch_size=16),
+                         params=list(model.parameters()), config=train_config(epochs=10, batch_size=16),
                          generator=torch.Generator().manual_seed(0),
                          callbacks=[lambda record: None, stop_at_two])
     assert len(history) == 2 and calls == [1, 2]
@@ -205,12 +205,13 @@ def test_zero_epochs_changes_nothing():
 
 
 @pytest.mark.parametrize("kw, match", [
-    (dict(epochs=-1), "epochs >= 0"), (dict(batch_size=0), "batch_size >= 1"),
-    (dict(learning_rate=0.0), "learning_rate > 0"), (dict(validation_fraction=1.0), "validation_fraction"),
+    (dict(epochs=-1), "epochs must be an int >= 0"), (dict(batch_size=0), "batch_size must be an int >= 1"),
+    (dict(learning_rate=0.0), "learning_rate must be a float > 0"),
+    (dict(validation_fraction=1.0), r"validation_fraction must be a float in \[0, 1\)"),
 ])
 def test_train_config_rejects_bad_settings(kw, match):
     with pytest.raises(ValueError, match=match):
-        TrainConfig(**kw)
+        train_config(**kw)
 
 
 def test_split_validation_too_few_rows_raises():
@@ -235,7 +236,7 @@ def test_l2_through_the_optimizer_matches_l2_in_the_graph(tied):
     (float64, so only rounding separates them), and reports the same l2 part."""
     X = data().astype(np.float64)
     reference, fast = build(tied=tied).double(), build(tied=tied).double()
-    config = TrainConfig(epochs=3, batch_size=16, learning_rate=0.01)
+    config = train_config(epochs=3, batch_size=16, learning_rate=0.01)
     graph_history = engine.fit(
         reference, reconstruction_objective(reference, reference.weight_matrices(), l2=0.05), X,
         params=list(reference.parameters()), config=config, generator=torch.Generator().manual_seed(0))
@@ -251,9 +252,9 @@ def test_l2_through_the_optimizer_matches_l2_in_the_graph(tied):
 
 
 def test_learning_rate_at_constant_and_cosine():
-    constant = TrainConfig(epochs=4, learning_rate=0.1)
+    constant = train_config(epochs=4, learning_rate=0.1)
     assert [engine.learning_rate_at(constant, e) for e in range(4)] == [0.1] * 4
-    cosine = TrainConfig(epochs=4, learning_rate=0.1, learning_rate_schedule="cosine")
+    cosine = train_config(epochs=4, learning_rate=0.1, learning_rate_schedule="cosine")
     rates = [engine.learning_rate_at(cosine, e) for e in range(4)]
     assert rates[0] == pytest.approx(0.1) and rates[2] == pytest.approx(0.05)
     assert all(a > b > 0 for a, b in zip(rates, rates[1:]))
@@ -285,7 +286,7 @@ def test_cosine_schedule_matches_torch_cosine_annealing_in_float64():
 def test_constant_schedule_records_no_learning_rate_and_bad_schedule_raises():
     assert "learning_rate" not in train(build(), data(), epochs=1)[0]
     with pytest.raises(ValueError, match="learning_rate_schedule"):
-        TrainConfig(learning_rate_schedule="step")
+        train_config(learning_rate_schedule="step")
 
 
 def reference_adam_step(params, state, lr, t, b1=0.9, b2=0.999, eps=1e-8):

@@ -85,7 +85,7 @@ def test_pickle_round_trip_gives_identical_outputs(fitted, X):
     np.testing.assert_array_equal(restored.reconstruct(X), fitted.reconstruct(X))
     assert restored.score(X) == fitted.score(X)
     # the restored tied decoder still shares the restored encoder's weight
-    dec, enc = restored.module_.decoders[0], restored.module_.encoders[0]
+    dec, enc = restored.module_.decoders[0], restored.module_.encoder.layers[0]
     assert dec.encoder is enc
     with torch.no_grad():
         enc.weight.zero_()
@@ -193,16 +193,16 @@ def test_init_stores_params_untouched():
 
 
 @pytest.mark.parametrize("params, match", [
-    (dict(activation="swish"), "unknown activation 'swish'"),
-    (dict(code_activation="swish"), "unknown activation 'swish'"),
-    (dict(loss="mae"), "loss='mae' is not one of"),
-    (dict(corruption="salt"), "unknown corruption 'salt'"),
-    (dict(corruption="gaussian", corruption_level=-1.0), "std >= 0"),
-    (dict(corruption="masking", corruption_level=1.0), r"rate in \[0, 1\)"),
-    (dict(l2=-0.1), "l2 must be >= 0"),
-    (dict(epochs=-1), "epochs >= 0"),
-    (dict(batch_size=0), "batch_size >= 1"),
-    (dict(hidden_layer_sizes=()), "sizes must be positive"),
+    (dict(activation="swish"), "activation='swish' is not allowed"),
+    (dict(code_activation="swish"), "code_activation='swish' is not allowed"),
+    (dict(loss="mae"), "loss='mae' is not allowed: loss must be one of 'mse', 'bce'; did you mean 'mse'"),
+    (dict(corruption="salt"), "corruption='salt' is not allowed"),
+    (dict(corruption="gaussian", corruption_level=-1.0), "corruption_level must be a float >= 0"),
+    (dict(corruption="masking", corruption_level=1.0), r"drop rate must lie in \[0, 1\)"),
+    (dict(l2=-0.1), "l2 must be a float >= 0"),
+    (dict(epochs=-1), "epochs must be an int >= 0"),
+    (dict(batch_size=0), "batch_size must be an int >= 1"),
+    (dict(hidden_layer_sizes=()), "hidden_layer_sizes=\\(\\) is not allowed"),
     (dict(training="layerwise", layerwise_step_count="global"), "layerwise_step_count='global'"),
     (dict(learning_rate_schedule="step"), "learning_rate_schedule='step'"),
 ])
@@ -256,17 +256,17 @@ def test_score_before_fit_raises_not_fitted(X):
 
 @pytest.fixture
 def fine_tune_configs(monkeypatch):
-    """The TrainConfig of every fine-tuning run, recorded as layerwise.fine_tune is called."""
-    from aekit import layerwise
+    """The TrainConfig of every fine-tuning run, recorded as training.fine_tune is called."""
+    from aekit import training
 
     seen = []
-    original = layerwise.fine_tune
+    original = training.fine_tune
 
     def spy(module, X, *, objective, config, generator, callbacks=()):
         seen.append(config)
         return original(module, X, objective=objective, config=config, generator=generator)
 
-    monkeypatch.setattr(layerwise, "fine_tune", spy)
+    monkeypatch.setattr(training, "fine_tune", spy)
     return seen
 
 

@@ -106,12 +106,12 @@ def test_weight_images_shape_and_range(module):
     np.testing.assert_allclose(flat.min(axis=1), 0.0)
     np.testing.assert_allclose(flat.max(axis=1), 1.0)
     # symmetric: zero weight is mid grey, the largest magnitude reaches 0 or 1
-    W = module.encoders[0].weight.detach().numpy()
+    W = module.encoder.layers[0].weight.detach().numpy()
     sym = ai.weight_images(module, (4, 4), normalize="symmetric").reshape(8, -1)
     np.testing.assert_allclose(sym, 0.5 + 0.5 * W / np.abs(W).max(1, keepdims=True), rtol=1e-5)
     # layer 2: weights projected through layer 1, W2 @ W1
     raw = ai.weight_images(module, (4, 4), layer=2, normalize=None)
-    W2 = module.encoders[1].weight.detach().numpy()
+    W2 = module.encoder.layers[1].weight.detach().numpy()
     np.testing.assert_allclose(raw.reshape(4, -1), W2 @ W, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="image_shape"):
         ai.weight_images(module, (5, 5))

@@ -58,7 +58,7 @@ def test_round_trip_gives_identical_outputs(X, tmp_path, tied, loss):
 
 def test_config_json_contents(model, saved):
     config = json.loads((saved / "config.json").read_text())
-    assert config["format"] == "aekit-model" and config["format_version"] == 1
+    assert config["format"] == "aekit-model" and config["format_version"] == 2
     assert config["aekit_version"] == aekit.__version__
     assert config["estimator"] == "AutoencoderTransformer"
     assert config["params"]["hidden_layer_sizes"] == [6, 3]
@@ -68,8 +68,8 @@ def test_config_json_contents(model, saved):
 
 def test_tied_model_stores_no_decoder_weights(saved):
     keys = set(safetensors.torch.load_file(saved / "model.safetensors"))
-    assert keys == {"encoders.0.weight", "encoders.0.bias", "encoders.1.weight",
-                    "encoders.1.bias", "decoders.0.bias", "decoders.1.bias"}
+    assert keys == {"encoder.layers.0.weight", "encoder.layers.0.bias", "encoder.layers.1.weight",
+                    "encoder.layers.1.bias", "decoders.0.bias", "decoders.1.bias"}
 
 
 def test_random_state_object_is_saved_as_null(X, tmp_path, caplog):
@@ -198,7 +198,7 @@ def edit_weights(path, change):
 
 
 def _missing_key(state):
-    del state["encoders.1.bias"]
+    del state["encoder.layers.1.bias"]
 
 
 def _extra_key(state):
@@ -206,11 +206,11 @@ def _extra_key(state):
 
 
 def _wrong_shape(state):
-    state["encoders.0.weight"] = torch.zeros(5, 8)
+    state["encoder.layers.0.weight"] = torch.zeros(5, 8)
 
 
 def _wrong_dtype(state):
-    state["encoders.0.bias"] = state["encoders.0.bias"].double()
+    state["encoder.layers.0.bias"] = state["encoder.layers.0.bias"].double()
 
 
 BAD_DIRECTORIES = {
@@ -224,8 +224,8 @@ BAD_DIRECTORIES = {
                              "not an aekit model config"),
     "wrong format": (lambda p: edit_config(p, format="keras"), "config.json",
                      "not an aekit model config"),
-    "newer format": (lambda p: edit_config(p, format_version=2), "config.json",
-                     "format_version 2.*upgrade aekit"),
+    "newer format": (lambda p: edit_config(p, format_version=3), "config.json",
+                     "format_version 3.*upgrade aekit"),
     "bad format_version": (lambda p: edit_config(p, format_version="1"), "config.json",
                            "not a positive integer"),
     "unknown estimator": (lambda p: edit_config(p, estimator="Pickle"), "config.json",
@@ -242,11 +242,11 @@ BAD_DIRECTORIES = {
         (p / "model.safetensors").read_bytes()[:-7]), "model.safetensors",
         "not a readable safetensors"),
     "missing key": (lambda p: edit_weights(p, _missing_key), "model.safetensors",
-                    r"missing weights \['encoders.1.bias'\]"),
+                    r"missing weights \['encoder.layers.1.bias'\]"),
     "extra key": (lambda p: edit_weights(p, _extra_key), "model.safetensors",
                   r"unexpected weights \['decoders.0.weight'\]"),
     "wrong shape": (lambda p: edit_weights(p, _wrong_shape), "model.safetensors",
-                    r"'encoders.0.weight' has shape \(5, 8\) but config.json says \(6, 8\)"),
+                    r"'encoder.layers.0.weight' has shape \(5, 8\) but config.json says \(6, 8\)"),
     "wrong dtype": (lambda p: edit_weights(p, _wrong_dtype), "model.safetensors",
                     "dtype torch.float64"),
 }

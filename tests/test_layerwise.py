@@ -1,4 +1,4 @@
-"""Greedy layer-wise training (SPEC 3, 7): both methods, frozen and cached lower layers,
+"""Greedy layer-wise training: both methods, frozen and cached lower layers,
 per-phase settings, stacked denoising, fine-tuning."""
 import json
 
@@ -8,8 +8,11 @@ import torch
 
 from aekit.nn import fused
 
-from aekit.layerwise import LayerwiseConfig, Objective, train_layerwise
+from aekit.layerwise import LayerwiseConfig
 from aekit.nn import StackedAutoencoder, StackedConfig
+from aekit.objectives import Objective as _Objective
+from aekit.training import Plan, train_autoencoder
+from helpers import train_config
 
 N_BATCHES = 1797 // 150  # batches per epoch of the digits at the default batch size
 
@@ -20,10 +23,22 @@ def make_module(sizes=(32, 16), tied=True, loss="mse", seed=0):
     return StackedAutoencoder(config, torch.Generator().manual_seed(seed))
 
 
-def train(module, X, *, seed=1, objective=None, callbacks=(), **config):
-    return train_layerwise(module, X, config=LayerwiseConfig(**config),
-                           generator=torch.Generator().manual_seed(seed),
-                           objective=objective, callbacks=callbacks)
+LAYERWISE = dict(method="phases", epochs=4, learning_rate=0.01, l2=0.0, corruption=None,
+                 corruption_level=0.0, batch_size=150, step_count="per_phase")
+
+
+def Objective(loss="mse", l2=0.0, corruption=None, corruption_level=0.0):
+    return _Objective(loss, l2, corruption, corruption_level)
+
+
+def train(module, X, *, seed=1, objective=None, callbacks=(), fine_tune_epochs=0, **config):
+    """Layer-wise phases (then fine-tuning at a tenth of the step size, as the estimator does)."""
+    layerwise = LayerwiseConfig(**{**LAYERWISE, **config})
+    fine_tune = train_config(epochs=fine_tune_epochs, batch_size=layerwise.batch_size,
+                             learning_rate=0.001) if fine_tune_epochs else None
+    plan = Plan(objective or Objective(), layerwise=layerwise, fine_tune=fine_tune)
+    return train_autoencoder(module, X, plan, generator=torch.Generator().manual_seed(seed),
+                             callbacks=callbacks)
 
 
 def state(module):
@@ -31,8 +46,8 @@ def state(module):
 
 
 def layer_of(name):
-    """``"encoders.1.weight"`` -> 2: the layer a parameter belongs to (its mirror's too)."""
-    return int(name.split(".")[1]) + 1
+    """``"encoder.layers.1.weight"`` -> 2: the layer a parameter belongs to (its mirror's too)."""
+    return int(name.split(".")[-2]) + 1
 
 
 @torch.no_grad()
@@ -59,7 +74,7 @@ def test_phase_freezes_lower_layers_and_runs_them_once(digits, tied, monkeypatch
     X = digits[0]
     module = make_module((32, 16, 8), tied)
     calls = [0, 0, 0]
-    encoder_weights = [enc.weight for enc in module.encoders]
+    encoder_weights = [enc.weight for enc in module.encoder.layers]
 
     def count_training_use(h, weight, bias, transposed):  # every training batch's forward
         for j, w in enumerate(encoder_weights):
@@ -71,7 +86,7 @@ def test_phase_freezes_lower_layers_and_runs_them_once(digits, tied, monkeypatch
 
     linear = fused._linear
     monkeypatch.setattr(fused, "_linear", count_training_use)
-    for j, encoder in enumerate(module.encoders):  # the unfused calls: filling the caches
+    for j, encoder in enumerate(module.encoder.layers):  # the unfused calls: filling the caches
         encoder.register_forward_hook(lambda layer, i, o, j=j: calls.__setitem__(j, calls[j] + 1))
     snapshots = {"layer 0": state(module)}  # phase label -> state after its last epoch
     history = train(module, X, epochs=(2, 3, 4),
@@ -118,7 +133,7 @@ def test_result_has_the_end_to_end_architecture(digits, method, tied):
         {n: t.shape for n, t in reference.items()}
     assert module.config == make_module((32, 16, 8), tied).config
     if tied:  # a tied phase is tied: the decoder still reads the encoder's weight
-        for encoder, decoder in zip(module.encoders, module.decoders):
+        for encoder, decoder in zip(module.encoder.layers, module.decoders):
             assert torch.equal(decoder.weight, encoder.weight.t())
 
 
@@ -188,24 +203,24 @@ def test_wrong_length_per_phase_setting_raises(digits, field, value):
 
 
 @pytest.mark.parametrize("settings,message", [
-    (dict(method="greedy"), "unknown layer-wise method"),
+    (dict(method="greedy"), "method='greedy' is not allowed"),
     (dict(epochs=(1, 2), l2=(0.0, 0.0, 0.0)), "different numbers of phases"),
-    (dict(epochs=(1, -1)), "layer 2: epochs"),
+    (dict(epochs=(1, -1)), "layer 2: epochs=-1 is not allowed"),
     (dict(epochs=1.5), "epochs must be an int"),
-    (dict(learning_rate=(0.01, 0.0)), "layer 2: need learning_rate > 0"),
-    (dict(corruption=("masking", None), corruption_level=(1.5, 0.0)), "layer 1: masking"),
-    (dict(corruption="salt"), "unknown corruption"),
-    (dict(batch_size=0), "batch_size >= 1"),
-    (dict(step_count="global"), "step_count must be one of"),
+    (dict(learning_rate=(0.01, 0.0)), "layer 2: learning_rate=0.0 is not allowed"),
+    (dict(corruption=("masking", None), corruption_level=(1.5, 0.0)), "layer 1: corruption_level=1.5 .*='masking'"),
+    (dict(corruption="salt"), "corruption='salt' is not allowed"),
+    (dict(batch_size=0), "batch_size=0 is not allowed"),
+    (dict(step_count="global"), "step_count='global' is not allowed"),
 ])
 def test_invalid_config_raises(settings, message):
     with pytest.raises(ValueError, match=message):
-        LayerwiseConfig(**settings)
+        LayerwiseConfig(**{**LAYERWISE, **settings})
 
 
 def test_config_round_trips_through_json():
-    config = LayerwiseConfig(method="separate", epochs=(2, 3), corruption=("masking", None),
-                             corruption_level=0.3, fine_tune_epochs=2)
+    config = LayerwiseConfig(**{**LAYERWISE, "method": "separate", "epochs": (2, 3),
+                                "corruption": ("masking", None), "corruption_level": 0.3})
     assert LayerwiseConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     with pytest.raises(ValueError, match="unknown LayerwiseConfig keys"):
         LayerwiseConfig.from_dict({**config.to_dict(), "epoch": 3})
@@ -214,7 +229,7 @@ def test_config_round_trips_through_json():
 @pytest.mark.parametrize("tied", [True, False])
 def test_l2_of_a_phase_covers_its_weight_parameters_only(digits, tied):
     module = make_module((32, 16), tied)
-    weights = [module.encoders[1].weight] + ([] if tied else [module.decoders[1].weight])
+    weights = [module.encoder.layers[1].weight] + ([] if tied else [module.decoders[1].weight])
     expected = 0.5 * 0.5 * sum(float(w.detach().pow(2).sum()) for w in weights)
     # a vanishing step keeps the weights, so the mean penalty is the initial one
     history = by_phase(train(module, digits[0], epochs=1, learning_rate=1e-12, l2=(0.0, 0.5)))
@@ -229,7 +244,7 @@ def test_denoising_corrupts_each_phase_input_only_while_it_trains(digits, monkey
 
     def record(h, weight, bias, transposed):  # the fused training forward's layers
         for j in (0, 1):
-            if weight is module.encoders[j].weight and not transposed:
+            if weight is module.encoder.layers[j].weight and not transposed:
                 seen[j].append(h.clone())
         return linear(h, weight, bias, transposed)
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from aekit import corruption
+from aekit import corruption, objectives
 from aekit.losses import l2_penalty, reconstruction
 from aekit.nn import StackedAutoencoder, StackedConfig
 from aekit.objectives import clean_reconstruction, reconstruction_objective
@@ -65,7 +65,7 @@ def test_l2_part_covers_encoder_weights_when_tied_all_weights_untied_never_biase
     loss_fn = reconstruction_objective(model, model.weight_matrices(), l2=l2)
     x = torch.randn(4, 5, dtype=torch.float64)
     total, parts = loss_fn(x)
-    mats = [e.weight for e in model.encoders]
+    mats = [e.weight for e in model.encoder.layers]
     if not tied:
         mats += [d.weight for d in model.decoders]
     expected = 0.5 * l2 * sum(float((w.detach() ** 2).sum()) for w in mats)
@@ -83,7 +83,7 @@ def test_tied_l2_counts_each_weight_once():
     tied = build(tied=True).double()
     loss_fn = reconstruction_objective(tied, tied.weight_matrices(), l2=1.0)
     _, parts = loss_fn(torch.zeros(2, 5, dtype=torch.float64))
-    once = 0.5 * sum(float((e.weight.detach() ** 2).sum()) for e in tied.encoders)
+    once = 0.5 * sum(float((e.weight.detach() ** 2).sum()) for e in tied.encoder.layers)
     assert parts["l2"].item() == pytest.approx(once, rel=1e-12)  # not 2 * once
 
 
@@ -122,11 +122,11 @@ def test_tied_gradient_collects_encoder_and_decoder_contributions():
     x = torch.randn(4, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     loss = F.mse_loss(model(x), x)
     loss.backward()
-    tied_grad = model.encoders[0].weight.grad.clone()
+    tied_grad = model.encoder.layers[0].weight.grad.clone()
 
     # the same network with the two uses of W as separate leaves
-    W = model.encoders[0].weight.detach()
-    b, c = model.encoders[0].bias.detach(), model.decoders[0].bias.detach()
+    W = model.encoder.layers[0].weight.detach()
+    b, c = model.encoder.layers[0].bias.detach(), model.decoders[0].bias.detach()
     W_enc = W.clone().requires_grad_(True)
     W_dec = W.t().clone().requires_grad_(True)  # (5, 3)
     out = torch.tanh(x @ W_enc.t() + b) @ W_dec.t() + c
@@ -200,16 +200,21 @@ def test_no_corruption_returns_the_input():
     assert corruption.corrupt(x, "masking", 0) is x
 
 
-@pytest.mark.parametrize("kind, level, match", [
-    ("salt", 0.1, "unknown corruption 'salt'"),
-    ("gaussian", -0.1, "std >= 0"),
-    ("gaussian", float("nan"), "std >= 0"),
-    ("masking", 1.0, "rate in \\[0, 1\\)"),
-    ("masking", -0.2, "rate in \\[0, 1\\)"),
+@pytest.mark.parametrize("name, value, match", [
+    ("corruption", "salt", "corruption='salt' is not allowed: corruption must be one of None"),
+    ("corruption", "gausian", "did you mean 'gaussian'"),
+    ("corruption_level", -0.1, "corruption_level must be a float >= 0"),
+    ("corruption_level", float("nan"), "corruption_level must be a float >= 0"),
 ])
-def test_validate_rejects_bad_kinds_and_levels(kind, level, match):
+def test_corruption_parameters_reject_bad_kinds_and_levels(name, value, match):
+    param = {"corruption": objectives.CORRUPTION, "corruption_level": objectives.CORRUPTION_LEVEL}[name]
     with pytest.raises(ValueError, match=match):
-        corruption.validate(kind, level)
+        param.constraint.check(name, value)
+
+
+def test_a_masking_rate_must_stay_below_one():
+    with pytest.raises(ValueError, match=r"drop rate must lie in \[0, 1\)"):
+        corruption.validate("masking", 1.0)
 
 
 @pytest.mark.parametrize("kind, level", [(None, 0.0), ("gaussian", 0.0), ("gaussian", 2.0),

@@ -1,4 +1,4 @@
-"""scikit-learn's own estimator checks on AutoencoderTransformer (STYLE 1)."""
+"""scikit-learn's own estimator checks on AutoencoderTransformer."""
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from aekit import AutoencoderTransformer

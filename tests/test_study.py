@@ -1,18 +1,19 @@
-"""The label-budget study (SPEC 6): balanced subsets, one pretraining per seed, records, table,
+"""The label-budget study: balanced subsets, one pretraining per seed, records, table,
 files."""
 import json
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 from threadpoolctl import threadpool_limits
 
-from aekit import AutoencoderTransformer, study
+from aekit import AutoencoderTransformer, PretrainedClassifier, study
 
 FIELDS = {"method", "n_labels", "seed", "test_error", "seconds", "pretrain_seconds", "n_epochs",
           "n_unlabelled"}
-TINY = dict(hidden_layer_sizes=(8, 4), pretrain_epochs=2, pretrain_batch_size=32, epochs=5,
-            batch_size=16, device="cpu", progress=False)
+TINY_AE = AutoencoderTransformer((8, 4), epochs=2, batch_size=32)
+TINY = dict(classifier=PretrainedClassifier(TINY_AE, epochs=5, batch_size=16, device="cpu"), progress=False)
 
 
 @pytest.fixture(autouse=True)
@@ -85,8 +86,10 @@ def test_the_test_labels_choose_nothing(data):
     """Early stopping and every other choice see the labelled subset only: shuffling the test
     labels changes the test errors and nothing else."""
     X, y, X_test, y_test = data
-    params = dict(TINY, budgets=(12,), seeds=1, methods=("scratch", "logreg-raw"),
-                  validation_fraction=0.25, patience=1)
+    classifier = PretrainedClassifier(TINY_AE, epochs=5, batch_size=16, device="cpu",
+                                      validation_fraction=0.25, patience=1)
+    params = dict(budgets=(12,), seeds=1, methods=("scratch", "logreg-raw"), classifier=classifier,
+                  progress=False)
     a = study.run_study(X, y, X_test, y_test, **params)
     b = study.run_study(X, y, X_test, np.random.RandomState(0).permutation(y_test), **params)
     assert [r["n_epochs"] for r in a] == [r["n_epochs"] for r in b]
@@ -99,6 +102,19 @@ def test_bad_settings_fail_before_training(data, monkeypatch):
         study.run_study(*data, methods=("magic",), **TINY)
     with pytest.raises(ValueError, match="fewer"):
         study.run_study(*data, budgets=(30, 3000), **TINY)
+    with pytest.raises(ValueError, match="l2=-1.0 is not allowed"):
+        study.run_study(*data, budgets=(30,), classifier=PretrainedClassifier(clone(TINY_AE).set_params(l2=-1.0)),
+                        progress=False)
+    with pytest.raises(ValueError, match="corruption_level=1.0 is not allowed"):
+        study.run_study(*data, budgets=(30,), sda=study.default_sda(TINY_AE).set_params(corruption_level=1.0),
+                        progress=False)
+
+
+def test_the_default_sda_is_the_autoencoder_trained_layer_wise_with_masking():
+    sda = study.default_sda(AutoencoderTransformer((8, 4), epochs=7))
+    assert sda.get_params() == AutoencoderTransformer(
+        (8, 4), epochs=7, training="layerwise", layerwise_epochs=7, corruption="masking",
+        corruption_level=0.3).get_params()
 
 
 def test_summarize_one_seed_and_empty():

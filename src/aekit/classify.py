@@ -1,6 +1,6 @@
-"""Classifiers built on a stacked autoencoder's encoder (Géron, ch. 15; SPEC 6).
+"""Classifiers built on a stacked autoencoder's encoder (Géron, ch. 15).
 
-An :class:`EncoderClassifier` is the encoder layers of a :class:`~aekit.nn.StackedAutoencoder`
+An :class:`~aekit.nn.EncoderClassifier` is the encoder layers of a :class:`~aekit.nn.StackedAutoencoder`
 (all of them, or the first k) topped by a new linear output layer whose logits go through a
 softmax, via the cross-entropy loss. The same architecture can start from He-initialised
 weights instead, to measure what pretraining brings.
@@ -15,110 +15,32 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from numbers import Integral
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from . import engine
 from .layerwise import layer_outputs
-from .nn import StackedAutoencoder
-from .nn.config import DictConfig, EncoderLayers
-from .nn.layers import make_activation
+from .nn import ClassifierConfig, EncoderClassifier, StackedAutoencoder
+from .params import AnyOf, Interval, Maybe, Options, Param
 
 logger = logging.getLogger(__name__)
 
 FREEZE_POLICIES = ("none", "lower", "all")
 
-
-@dataclass
-class ClassifierConfig(EncoderLayers, DictConfig):
-    """Architecture of an :class:`EncoderClassifier`: ``n_inputs -> hidden_sizes -> n_classes``."""
-
-    n_inputs: int
-    hidden_sizes: tuple[int, ...]
-    n_classes: int
-    activation: str = "elu"
-    code_activation: str | None = None  # activation of the last hidden layer; None: `activation`
-    dropout: float = 0.0  # on the outputs of hidden layers that train (never on frozen ones)
-    input_dropout: float = 0.0  # on the input, when the first layer trains
-
-    def __post_init__(self):
-        self._validate_encoder()
-        if int(self.n_classes) < 2:
-            raise ValueError(f"a classifier needs at least 2 classes, got n_classes={self.n_classes}")
-        for name in ("dropout", "input_dropout"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-
-
-class EncoderClassifier(nn.Module):
-    """Encoder layers plus a linear output layer giving class logits.
-
-    ``encoders[k-1]`` is hidden layer k, named as in :class:`~aekit.nn.StackedAutoencoder`
-    so pretrained weights copy over by name; ``head`` is the output layer.
-    """
-
-    def __init__(self, config: ClassifierConfig, generator: torch.Generator | None = None):
-        super().__init__()
-        self.config = config
-        sizes = (config.n_inputs, *config.hidden_sizes)
-        self.encoders = nn.ModuleList(nn.Linear(sizes[k], sizes[k + 1]) for k in range(config.depth))
-        self.enc_acts = nn.ModuleList(make_activation(config.layer_activation(k + 1))
-                                      for k in range(config.depth))
-        self.head = nn.Linear(sizes[-1], config.n_classes)
-        self.dropout = nn.Dropout(config.dropout)
-        self.input_dropout = nn.Dropout(config.input_dropout)
-        self.reset_parameters(generator)
-
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """He (fan-in) initialisation of the hidden weights, as the autoencoder's; zero biases.
-
-        The head starts at zero: every class is equally likely at first, and the validation
-        loss starts at ``log(n_classes)`` instead of at a random, overconfident guess, which
-        early stopping on a few labelled rows would otherwise latch onto.
-        """
-        for layer in self.encoders:
-            nn.init.normal_(layer.weight, 0.0, math.sqrt(2.0 / layer.in_features), generator=generator)
-            nn.init.zeros_(layer.bias)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
-
-    @property
-    def depth(self) -> int:
-        return self.config.depth
-
-    def encode_layer(self, h: torch.Tensor, k: int) -> torch.Tensor:
-        """Hidden layer ``k`` alone (1-based), without dropout: what a frozen layer computes."""
-        return self.enc_acts[k - 1](self.encoders[k - 1](h))  # (B, n_{k-1}) -> (B, n_k)
-
-    def forward_from(self, h: torch.Tensor, n_frozen: int = 0) -> torch.Tensor:
-        """Logits from the output of layer ``n_frozen`` (``h = x`` for 0): the trainable part.
-
-        Dropout (training mode only) acts on the outputs of the layers above ``n_frozen``, and
-        input dropout on ``x`` when nothing is frozen.
-        """
-        if n_frozen == 0:
-            h = self.input_dropout(h)  # (B, n_inputs)
-        for k in range(n_frozen + 1, self.depth + 1):
-            h = self.dropout(self.encode_layer(h, k))  # (B, n_{k-1}) -> (B, n_k)
-        return self.head(h)  # (B, n_code) -> (B, n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_from(x, 0)  # (B, n_inputs) -> (B, n_classes) logits
-
-    def trainable_parameters(self, n_frozen: int) -> list[nn.Parameter]:
-        """Parameters of the layers above ``n_frozen`` and of the head."""
-        layers = [*self.encoders[n_frozen:], self.head]
-        return [p for layer in layers for p in layer.parameters()]
-
-    def trainable_weights(self, n_frozen: int) -> list[nn.Parameter]:
-        """The weight matrices L2 applies to: those of the trainable layers (no biases)."""
-        return [layer.weight for layer in [*self.encoders[n_frozen:], self.head]]
+FREEZE = Param(AnyOf(Options(*FREEZE_POLICIES), Interval(int, 0)),
+               "Which pretrained layers stay fixed while the classifier trains: 'none' "
+               "fine-tunes every layer, 'lower' freezes all but the top hidden layer, 'all' "
+               "trains only the output layer (a linear probe), an int freezes that many bottom "
+               "layers. Frozen layers run once, before training.")
+DROPOUT = Param(Interval(float, 0, 1, closed="left"),
+                "Dropout rate on the outputs of the hidden layers that train.")
+INPUT_DROPOUT = Param(Interval(float, 0, 1, closed="left"),
+                      "Dropout rate on the input while the first layer trains (Hinton et al. 2012 "
+                      "used 0.2 on MNIST); ignored when that layer is frozen.")
+N_LAYERS = Param(Maybe(Interval(int, 1)), "Use the first n_layers encoder layers; None: all of "
+                 "them, up to the coding layer.")
 
 
 def from_autoencoder(autoencoder: StackedAutoencoder, n_classes: int, *, n_layers: int | None = None,
@@ -127,24 +49,22 @@ def from_autoencoder(autoencoder: StackedAutoencoder, n_classes: int, *, n_layer
     """A classifier whose hidden layers are copies of the first ``n_layers`` encoder layers.
 
     The autoencoder is not modified (its weights are copied); the head starts at zero (see
-    :meth:`EncoderClassifier.reset_parameters`). The classifier lives on the autoencoder's device.
+    :class:`~aekit.nn.EncoderClassifier`). The classifier lives on the autoencoder's device.
     """
     ae = autoencoder.config
-    n_layers = ae.depth if n_layers is None else _check_depth(n_layers, ae.depth)
+    n_layers = ae.depth if n_layers is None else check_n_layers(n_layers, ae.depth)
     config = ClassifierConfig(n_inputs=ae.n_inputs, hidden_sizes=ae.hidden_sizes[:n_layers],
                               n_classes=n_classes, activation=ae.activation,
                               code_activation=ae.code_activation if n_layers == ae.depth else None,
                               dropout=dropout, input_dropout=input_dropout)
     module = EncoderClassifier(config, generator).to(next(autoencoder.parameters()).device)
     for k in range(n_layers):
-        module.encoders[k].load_state_dict(autoencoder.encoders[k].state_dict())
+        module.encoder.layers[k].load_state_dict(autoencoder.encoder.layers[k].state_dict())
     return module
 
 
-def _check_depth(n_layers, depth: int) -> int:
-    if isinstance(n_layers, bool) or not isinstance(n_layers, Integral) or not 1 <= n_layers <= depth:
-        raise ValueError(f"n_layers must be an int in [1, {depth}] (the autoencoder's depth), "
-                         f"got {n_layers!r}")
+def check_n_layers(n_layers, depth: int) -> int:
+    Interval(int, 1, depth).check("n_layers", n_layers)  # at most the autoencoder's depth
     return int(n_layers)
 
 
@@ -154,13 +74,9 @@ def n_frozen_layers(freeze, depth: int) -> int:
     ``"none"``: 0 (fine-tune everything); ``"lower"``: all but the top hidden layer;
     ``"all"``: every hidden layer (only the head trains: a linear probe); an int: that many.
     """
+    AnyOf(Options(*FREEZE_POLICIES), Interval(int, 0, depth)).check("freeze", freeze)
     if isinstance(freeze, str):
-        if freeze not in FREEZE_POLICIES:
-            raise ValueError(f"freeze={freeze!r} is not one of {FREEZE_POLICIES} or an int")
         return {"none": 0, "lower": depth - 1, "all": depth}[freeze]
-    if isinstance(freeze, bool) or not isinstance(freeze, Integral) or not 0 <= freeze <= depth:
-        raise ValueError(f"freeze must be one of {FREEZE_POLICIES} or an int in [0, {depth}], "
-                         f"got {freeze!r}")
     return int(freeze)
 
 
@@ -230,8 +146,6 @@ def train_classifier(module: EncoderClassifier, X, y, *, freeze="none", l2: floa
     list of dict
         The engine's per-epoch records (``loss``, ``cross_entropy``, ``l2``, ``val_loss``...).
     """
-    if not l2 >= 0:
-        raise ValueError(f"l2 must be >= 0, got {l2}")
     n_frozen = n_frozen_layers(freeze, module.depth)
     device = next(module.parameters()).device
     X = engine.as_tensor(X, device)

@@ -1,4 +1,4 @@
-"""Training-time input corruption for denoising autoencoders (Vincent et al. 2008/2010; SPEC 7).
+"""Training-time input corruption for denoising autoencoders (Vincent et al. 2008/2010).
 
 Corruption only ever happens while training: encoding, reconstructing and scoring new data
 use the clean input. Each function takes a ``torch.Generator`` so that runs are reproducible.
@@ -6,6 +6,8 @@ use the clean input. Each function takes a ``torch.Generator`` so that runs are 
 from __future__ import annotations
 
 import torch
+
+from .params import InvalidParameterError
 
 CORRUPTIONS = (None, "gaussian", "masking")
 
@@ -26,13 +28,11 @@ def masking(x: torch.Tensor, rate: float, generator: torch.Generator | None = No
 
 
 def validate(kind: str | None, level: float) -> None:
-    """Raise ``ValueError`` for an unknown corruption or a level outside its range."""
-    if kind not in CORRUPTIONS:
-        raise ValueError(f"unknown corruption {kind!r}; choose one of {CORRUPTIONS}")
-    if kind == "gaussian" and not level >= 0:
-        raise ValueError(f"gaussian corruption needs a std >= 0, got {level}")
-    if kind == "masking" and not 0 <= level < 1:
-        raise ValueError(f"masking corruption needs a rate in [0, 1), got {level}")
+    """The rule between the two settings: a masking rate must stay below 1 (at 1 every input
+    would be zeroed). Each setting's own range is its parameter's (:mod:`aekit.objectives`)."""
+    if kind == "masking" and not level < 1:
+        raise InvalidParameterError(f"corruption_level={level!r} is not allowed with "
+                                    f"corruption='masking': a drop rate must lie in [0, 1)")
 
 
 def corrupt(x: torch.Tensor, kind: str | None, level: float,

@@ -1,4 +1,4 @@
-"""The one training loop every fit in aekit goes through (DESIGN "Engine").
+"""The one training loop every fit in aekit goes through.
 
 The data lives in one tensor on the training device; each epoch draws a permutation and the
 batches are slices of it, so there is no DataLoader and no per-sample Python. A step returns
@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .losses import l2_penalty
+from .params import Device, Flag, Interval, Maybe, Options, Param, Seed, validate
 
 logger = logging.getLogger(__name__)
 
@@ -32,31 +33,49 @@ EvalFn = Callable[[torch.Tensor], torch.Tensor]
 
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 
+# The training settings every estimator shares: allowed values and meaning, declared once.
+EPOCHS = Param(Interval(int, 0), "Passes over the training rows.")
+BATCH_SIZE = Param(Interval(int, 1), "Rows per training step; the remainder of each epoch's "
+                   "shuffled rows is left out of that epoch (every batch has the same shape).")
+LEARNING_RATE = Param(Interval(float, 0, closed="neither"), "Adam's step size.",
+                      flags=("--learning-rate", "--lr"))
+LEARNING_RATE_SCHEDULE = Param(
+    Options(*LEARNING_RATE_SCHEDULES), "'constant', or 'cosine': the step size is annealed from "
+    "learning_rate towards 0 over the epochs (Loshchilov & Hutter 2017), so long runs settle "
+    "into a minimum instead of bouncing around it.", flags=("--learning-rate-schedule", "--lr-schedule"))
+VALIDATION_FRACTION = Param(Interval(float, 0, 1, closed="left"),
+                            "Fraction of the training rows held out (a random split) to compute "
+                            "the validation loss each epoch; 0: none.")
+PATIENCE = Param(Maybe(Interval(int, 1)), "Stop after this many epochs without improvement of the "
+                 "validation loss and keep the best weights (needs validation_fraction > 0); "
+                 "None: never stop early.")
+DEVICE = Param(Device(), "Where to train: 'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:N'.")
+RANDOM_STATE = Param(Seed(), "Seeds initialisation, batch order and noise: the same seed gives "
+                     "the same weights on the CPU.", flags=("--random-state", "--seed"))
+VERBOSE = Param(Flag(), "Show progress bars.", flags=())
+
 
 @dataclass
 class TrainConfig:
-    """How to train: the settings of :func:`fit` that are not the model, loss or data."""
+    """How to train: the settings of :func:`fit` that are not the model, loss or data.
 
-    epochs: int = 10
-    batch_size: int = 150
-    learning_rate: float = 0.01
-    validation_fraction: float = 0.0
-    patience: int | None = None  # epochs without validation improvement before stopping
-    learning_rate_schedule: str = "constant"  # or "cosine": annealed to 0 over ``epochs``
-    # Adam's bias correction starts as if this many steps had been taken (see make_optimizer)
-    adam_start_step: int = 0
+    The first six come from an estimator, which has checked them; ``__post_init__`` checks
+    them again with the same rules for callers of the engine itself.
+    """
+
+    epochs: int = EPOCHS.field()
+    batch_size: int = BATCH_SIZE.field()
+    learning_rate: float = LEARNING_RATE.field()
+    learning_rate_schedule: str = LEARNING_RATE_SCHEDULE.field()
+    validation_fraction: float = VALIDATION_FRACTION.field()
+    patience: int | None = PATIENCE.field()
     verbose: bool = False
     phase: str = "train"  # label written into every history record
+    # Adam's bias correction starts as if this many steps had been taken (see make_optimizer)
+    adam_start_step: int = 0
 
     def __post_init__(self):
-        if self.epochs < 0 or self.batch_size < 1 or not self.learning_rate > 0 or self.adam_start_step < 0:
-            raise ValueError(f"need epochs >= 0, batch_size >= 1, learning_rate > 0, "
-                             f"adam_start_step >= 0; got {self}")
-        if not 0 <= self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
-        if self.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
-            raise ValueError(f"learning_rate_schedule must be one of {LEARNING_RATE_SCHEDULES}, "
-                             f"got {self.learning_rate_schedule!r}")
+        validate(self)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Looking inside a trained autoencoder (SPEC 5, 8): arrays in, arrays out.
+"""Looking inside a trained autoencoder: arrays in, arrays out.
 
 Every function that needs the network accepts either a fitted
 :class:`~aekit.AutoencoderTransformer` (its ``module_`` is used) or a
@@ -39,14 +39,14 @@ def _module(model) -> nn.Module:
         module = getattr(model, "module_", None)
     else:
         module = None
-    if not (hasattr(module, "encoders") and hasattr(module, "encode")):
+    if not (hasattr(module, "encoder") and hasattr(module, "encode")):
         raise TypeError(f"expected a fitted AutoencoderTransformer or a StackedAutoencoder, "
                         f"got {type(model).__name__}")
     return module
 
 
 def _check_layer(module: nn.Module, layer: int) -> int:
-    depth = len(module.encoders)
+    depth = len(module.encoder.layers)
     if not 1 <= int(layer) <= depth:
         raise ValueError(f"layer must be in 1..{depth} (1-based encoder layer), got {layer}")
     return int(layer)
@@ -54,14 +54,14 @@ def _check_layer(module: nn.Module, layer: int) -> int:
 
 def _check_X(module: nn.Module, X) -> np.ndarray:
     X = check_array(X, dtype=np.float32)
-    n_inputs = module.encoders[0].in_features
+    n_inputs = module.encoder.layers[0].in_features
     if X.shape[1] != n_inputs:
         raise ValueError(f"X has {X.shape[1]} features, but the model expects {n_inputs}")
     return X
 
 
 def _device_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
-    weight = module.encoders[0].weight
+    weight = module.encoder.layers[0].weight
     return weight.device, weight.dtype
 
 
@@ -93,7 +93,7 @@ def activations(model, X, layer: int | None = None, *, batch_size: int = 4096) -
     ndarray of shape (n_samples, n_units), float32
     """
     module = _module(model)
-    layer = _check_layer(module, len(module.encoders) if layer is None else layer)
+    layer = _check_layer(module, len(module.encoder.layers) if layer is None else layer)
     X = _check_X(module, X)
     with _evaluating(module):
         out = [module.encode(xb, layer).float().cpu() for _, xb in _batches(module, X, batch_size)]
@@ -115,7 +115,7 @@ def _normalize_rows(W: np.ndarray, normalize: str | None) -> np.ndarray:
 
 @torch.no_grad()
 def weight_images(model, image_shape, layer: int = 1, *, normalize: str | None = "minmax") -> np.ndarray:
-    """Each neuron's incoming weights as an image (SPEC 5).
+    """Each neuron's incoming weights as an image.
 
     Parameters
     ----------
@@ -138,12 +138,12 @@ def weight_images(model, image_shape, layer: int = 1, *, normalize: str | None =
     module = _module(model)
     layer = _check_layer(module, layer)
     image_shape = tuple(int(s) for s in np.atleast_1d(image_shape))
-    n_inputs = module.encoders[0].in_features
+    n_inputs = module.encoder.layers[0].in_features
     if int(np.prod(image_shape)) != n_inputs:
         raise ValueError(f"image_shape {image_shape} does not hold the model's {n_inputs} inputs")
-    W = module.encoders[0].weight  # (n_1, n_inputs)
+    W = module.encoder.layers[0].weight  # (n_1, n_inputs)
     for k in range(1, layer):
-        W = module.encoders[k].weight @ W  # (n_{k+1}, n_k) @ (n_k, n_inputs) -> (n_{k+1}, n_inputs)
+        W = module.encoder.layers[k].weight @ W  # (n_{k+1}, n_k) @ (n_k, n_inputs) -> (n_{k+1}, n_inputs)
     W = W.detach().double().cpu().numpy()
     return _normalize_rows(W, normalize).astype(np.float32).reshape(len(W), *image_shape)
 
@@ -151,7 +151,7 @@ def weight_images(model, image_shape, layer: int = 1, *, normalize: str | None =
 @torch.no_grad()
 def top_activating(model, X, layer: int, k: int = 9, *, batch_size: int = 1024
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` rows of ``X`` that most activate each neuron of encoder layer ``layer`` (SPEC 5).
+    """The ``k`` rows of ``X`` that most activate each neuron of encoder layer ``layer``.
 
     ``X`` is passed through in batches; after each batch the best ``k`` so far are merged with
     the batch (one ``torch.topk`` over their concatenation), so only one batch's activations of
@@ -209,7 +209,7 @@ def _check_units(units, n_units: int) -> np.ndarray:
 def maximize_activation(model, layer: int, units=None, *, steps: int = 200, lr: float = 0.05,
                         l2: float = 1e-3, input_range=(0.0, 1.0), random_state=None
                         ) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs that strongly activate chosen neurons, by gradient ascent on the input (SPEC 5).
+    """Inputs that strongly activate chosen neurons, by gradient ascent on the input.
 
     Each requested unit gets its own input row, started uniformly at random in
     ``input_range``; all rows are optimised together as one batch (one backward per step), to
@@ -244,8 +244,8 @@ def maximize_activation(model, layer: int, units=None, *, steps: int = 200, lr: 
     """
     module = _module(model)
     layer = _check_layer(module, layer)
-    units = _check_units(units, module.encoders[layer - 1].out_features)
-    x = _random_start(len(units), module.encoders[0].in_features, input_range, random_state, module)
+    units = _check_units(units, module.encoder.layers[layer - 1].out_features)
+    x = _random_start(len(units), module.encoder.layers[0].in_features, input_range, random_state, module)
     x.requires_grad_(True)
     optimizer = torch.optim.Adam([x], lr=lr)
     rows = torch.arange(len(units), device=x.device)
@@ -271,7 +271,7 @@ def _probe(random_state: int, max_iter: int, *steps):
 
 def linear_probe(codes_train, y_train, codes_test, y_test, *, X_train=None, X_test=None,
                  max_iter: int = 1000, random_state: int = 0) -> dict:
-    """Feature quality as the test accuracy of a linear classifier (SPEC 5).
+    """Feature quality as the test accuracy of a linear classifier.
 
     A logistic regression on the standardised codes; when the raw inputs are given too, the
     same probe on the raw inputs and on as many principal components of them as the codes have
@@ -313,7 +313,7 @@ def _fit_score(estimator, X_train, y_train, X_test, y_test) -> float:
 
 @torch.no_grad()
 def reconstruction_error(model, X, *, batch_size: int = 4096) -> np.ndarray:
-    """Per-sample mean squared reconstruction error, an anomaly score (SPEC 8).
+    """Per-sample mean squared reconstruction error, an anomaly score.
 
     Returns
     -------
@@ -329,7 +329,7 @@ def reconstruction_error(model, X, *, batch_size: int = 4096) -> np.ndarray:
 
 def latent_projection(codes, method: str = "pca", *, random_state: int = 0, max_points: int = 2000,
                       perplexity: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
-    """2-D projection of codes for a latent-space map (SPEC 8).
+    """2-D projection of codes for a latent-space map.
 
     When there are more than ``max_points`` rows, a seeded random subset of that size is
     projected (the same ``random_state`` and ``max_points`` give the same subset for both

@@ -1,4 +1,4 @@
-"""Loss terms as pure functions of tensors (SPEC 1, 2, 8)."""
+"""Loss terms as pure functions of tensors."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -32,7 +32,7 @@ def l2_penalty(weights: Iterable[torch.Tensor]) -> torch.Tensor:
     """``sum(||W||^2) / 2`` over the given weights: TensorFlow's ``l2_loss``, as in the book.
 
     Pass only weights that are parameters: with tied weights the decoder's are transposes of
-    the encoder's and must not be counted twice, and biases are never regularised (SPEC 2).
+    the encoder's and must not be counted twice, and biases are never regularised.
     """
     weights = list(weights)
     if not weights:

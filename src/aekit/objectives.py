@@ -1,13 +1,39 @@
-"""The functions the engine minimises: reconstruction of clean inputs from (optionally
-corrupted) inputs, plus weight decay. Shared by end-to-end and layer-wise training."""
+"""The functions the engine minimises for an autoencoder: reconstruction of clean inputs from
+(optionally corrupted) inputs, plus weight decay. Shared by every training mode."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 
 from . import corruption as corruption_
-from .losses import l2_penalty, reconstruction
+from .losses import RECONSTRUCTION_LOSSES, l2_penalty, reconstruction
+from .params import Interval, Options, Param
+
+LOSS = Param(Options(*RECONSTRUCTION_LOSSES),
+             "Reconstruction loss: 'mse', or 'bce' (binary cross-entropy: a sigmoid on the "
+             "output, inputs must lie in [0, 1]).")
+L2 = Param(Interval(float, 0), "Weight of sum(W**2)/2 over the weight matrices that are "
+           "parameters (not biases, not tied decoder weights).")
+CORRUPTION = Param(Options(*corruption_.CORRUPTIONS),
+                   "Training-time input noise (a denoising autoencoder): None, 'gaussian' or "
+                   "'masking' (each input unit zeroed with probability corruption_level). "
+                   "Never applied outside training.")
+CORRUPTION_LEVEL = Param(Interval(float, 0), "Standard deviation of 'gaussian' corruption, "
+                         "drop rate of 'masking' (below 1).")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What an autoencoder minimises: its reconstruction ``loss`` ("mse" or "bce"), the L2
+    weight on its weight matrices, and the training-time input ``corruption`` (None,
+    "gaussian" or "masking") at ``corruption_level``. Values come checked from the estimator."""
+
+    loss: str
+    l2: float
+    corruption: str | None
+    corruption_level: float
 
 
 def reconstruction_objective(forward: Callable[[torch.Tensor], torch.Tensor],

@@ -1,4 +1,4 @@
-"""Matplotlib figures from arrays (SPEC 4, 5, 6, 8); nothing here trains or imports torch.
+"""Matplotlib figures from arrays; nothing here trains or imports torch.
 
 Every function builds a :class:`matplotlib.figure.Figure` directly, without ``pyplot``: such a
 figure needs no GUI backend and renders with Agg when saved, and the user's pyplot backend is
@@ -93,7 +93,7 @@ def image_grid(images, image_shape=None, *, ncols: int = 10, titles=None, title:
 
 def reconstruction_grid(originals, reconstructions, image_shape, *, n: int = 10,
                         title: str | None = "Reconstructions", cmap: str = "gray") -> Figure:
-    """The first ``n`` originals in the top row, their reconstructions below (SPEC 4).
+    """The first ``n`` originals in the top row, their reconstructions below.
 
     Both rows share the originals' intensity range, so a washed-out reconstruction looks it.
 
@@ -131,7 +131,7 @@ def weight_grid(weight_images, image_shape=None, *, ncols: int = 10, max_units: 
 
 def top_activating_grid(X, indices, image_shape, *, units=None, values=None, max_units: int = 10,
                         title: str | None = "Most activating instances", cmap: str = "gray") -> Figure:
-    """One row per neuron: the instances of ``X`` that activate it most (SPEC 5).
+    """One row per neuron: the instances of ``X`` that activate it most.
 
     Parameters
     ----------
@@ -205,7 +205,7 @@ def _scatter(fig: Figure, ax, points, labels, title: str | None) -> None:
 
 
 def latent_map(points, labels=None, title: str | None = "Latent space") -> Figure:
-    """2-D projection of codes, coloured by label (SPEC 8).
+    """2-D projection of codes, coloured by label.
 
     Up to 20 distinct labels get a legend; more (a continuous quantity) get a colour bar, which
     is an extra axes.

@@ -1,5 +1,5 @@
 """One self-contained HTML report of a fitted autoencoder: configuration, metrics, training
-history and every figure of :mod:`aekit.plots`, images inlined as base64 PNG (SPEC 4-5).
+history and every figure of :mod:`aekit.plots`, images inlined as base64 PNG.
 
 The report never trains the autoencoder; it only runs it (and, for the linear probe and the
 latent maps, fits scikit-learn's logistic regression, PCA and t-SNE on its codes).
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import inspect, plots
+from . import inspect, params, plots
 from .files import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -65,6 +64,14 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.5g}"
     return str(value)
+
+
+def _parameter_table(estimator) -> str:
+    """Each parameter's value beside its description, from the estimator's parameter table."""
+    rows = "".join(f"<tr><th>{html.escape(e.name)}</th><td>{html.escape(_fmt(getattr(estimator, e.name)))}</td>"
+                   f"<td>{html.escape(' '.join(e.param.doc.split()))}</td></tr>"
+                   for e in params.table(estimator))
+    return f"<table><tr><th>parameter</th><th>value</th><th>meaning</th></tr>{rows}</table>"
 
 
 def _history_table(history: list[dict]) -> str:
@@ -159,7 +166,7 @@ def compute_sections(estimator, data, metrics: dict, options: ReportOptions,
     has_labels = data.y_test is not None and len(data.X_test) > 0
     total = 2 + 4 * has_images + has_labels * (1 + options.probe) + (study is not None)
     sections = [Section("Configuration", "The estimator's parameters.",
-                        html_body=_table(estimator.get_params(deep=False))),
+                        html_body=_parameter_table(estimator)),
                 Section("Metrics", "Mean squared reconstruction error per pixel (lower is better).",
                         html_body=_table(metrics))]
     with tqdm(total=total, disable=not options.verbose, desc="report", unit="part") as progress:
@@ -235,16 +242,3 @@ def write_report(path, estimator, data, metrics: dict, *, title: str = "aekit re
     """
     sections = compute_sections(estimator, data, metrics, options or ReportOptions(), study)
     return write_text_atomic(path, render(sections, title))
-
-
-def write_json_atomic(path, obj) -> Path:
-    """``json.dump`` through :func:`write_text_atomic`."""
-    return write_text_atomic(path, json.dumps(obj, indent=2, default=_json_default))
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)

@@ -1,4 +1,4 @@
-"""The label-budget study (SPEC 6): how much does unsupervised pretraining help with few labels?
+"""The label-budget study: how much does unsupervised pretraining help with few labels?
 
 For each seed, the autoencoders are pretrained once on every training row (their labels are
 never read), then reused for every label budget. For each budget a balanced labelled subset
@@ -23,7 +23,6 @@ Methods
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -34,11 +33,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.semi_supervised import LabelSpreading
+from sklearn.base import clone
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
 from .estimators import AutoencoderTransformer, PretrainedClassifier
-from .files import write_text_atomic
+from .files import write_json_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -103,14 +103,20 @@ def _check_budget(n_labels, classes: np.ndarray, counts: np.ndarray) -> None:
                          f"(class, rows) {short[:5]}; use a smaller budget or None for all rows")
 
 
+SDA_SETTINGS = dict(training="layerwise", corruption="masking", corruption_level=0.3)
+
+
+def default_sda(autoencoder: AutoencoderTransformer) -> AutoencoderTransformer:
+    """The stacked denoising autoencoder of ``"sda-finetuned"`` when none is given: a clone of
+    ``autoencoder`` trained layer-wise, as many epochs per layer as it has, with masking noise
+    (Vincent et al. 2010)."""
+    return clone(autoencoder).set_params(layerwise_epochs=autoencoder.epochs, **SDA_SETTINGS)
+
+
 def run_study(X, y, X_test, y_test, *, budgets: Sequence[int | None] = DEFAULT_BUDGETS,
               seeds: int | Iterable[int] = 5, methods: Sequence[str] = METHODS,
-              hidden_layer_sizes=(300, 150), pretrain_epochs: int = 10,
-              pretrain_batch_size: int = 150, pretrain_learning_rate: float = 0.01,
-              masking_rate: float = 0.3, epochs: int = 100, batch_size: int = 32,
-              learning_rate: float = 0.01, l2: float = 0.0, dropout: float = 0.0,
-              validation_fraction: float = 0.0, patience: int | None = None,
-              logreg_C: float = 1.0, device: str = "auto", progress: bool = True) -> list[dict]:
+              classifier: PretrainedClassifier | None = None, sda: AutoencoderTransformer | None = None,
+              logreg_C: float = 1.0, progress: bool = True) -> list[dict]:
     """Run every method for every label budget and seed; one record per run.
 
     Parameters
@@ -127,20 +133,19 @@ def run_study(X, y, X_test, y_test, *, budgets: Sequence[int | None] = DEFAULT_B
         every classifier's initialisation.
     methods : sequence of str
         A subset of :data:`METHODS`.
-    hidden_layer_sizes, pretrain_epochs, pretrain_batch_size, pretrain_learning_rate
-        The autoencoders (the classifier uses the same layers); ``pretrain_epochs`` is per
-        layer for the stacked denoising autoencoder.
-    masking_rate : float
-        Masking-noise rate of the stacked denoising autoencoder.
-    epochs, batch_size, learning_rate, l2, dropout, validation_fraction, patience
-        Classifier training (see :class:`aekit.PretrainedClassifier`). Early stopping
-        (``validation_fraction > 0`` and ``patience``) holds out part of each labelled subset;
-        it is off by default because at 2 labels per class a random split leaves classes
-        without training rows (on the digits, 20 labels: ~54 % test error with a 0.2 split
-        against ~27 % without).
+    classifier : PretrainedClassifier, optional
+        The settings of every network method (its ``freeze``, ``pretrain`` and
+        ``random_state`` are the study's); its ``autoencoder`` is the one the pretrained
+        methods and the codes' baselines use, fitted once per seed. Default:
+        ``PretrainedClassifier()``. Early stopping (``validation_fraction > 0`` and
+        ``patience``) holds out part of each labelled subset; it is off by default because at
+        2 labels per class a random split leaves classes without training rows (on the
+        digits, 20 labels: ~54 % test error with a 0.2 split against ~27 % without).
+    sda : AutoencoderTransformer, optional
+        The stacked denoising autoencoder of ``"sda-finetuned"``; default
+        :func:`default_sda` of the classifier's autoencoder.
     logreg_C : float
         Inverse regularisation strength of both logistic regressions.
-    device : str
     progress : bool
         A progress bar over runs.
 
@@ -155,25 +160,20 @@ def run_study(X, y, X_test, y_test, *, budgets: Sequence[int | None] = DEFAULT_B
     X_test, y_test = np.asarray(X_test, dtype=np.float32), np.asarray(y_test)
     methods, budgets = list(methods), list(budgets)
     seeds = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
-    _check_study(methods, budgets, seeds, y)
-    ae_params = dict(hidden_layer_sizes=tuple(hidden_layer_sizes), epochs=pretrain_epochs,
-                     batch_size=pretrain_batch_size, learning_rate=pretrain_learning_rate,
-                     device=device)
-    clf_params = dict(hidden_layer_sizes=tuple(hidden_layer_sizes), epochs=epochs,
-                      batch_size=batch_size, learning_rate=learning_rate, l2=l2, dropout=dropout,
-                      validation_fraction=validation_fraction, patience=patience, device=device)
+    classifier = PretrainedClassifier() if classifier is None else classifier
+    sda = default_sda(classifier.component("autoencoder")) if sda is None else sda
+    _check_study(methods, budgets, seeds, y, classifier, sda)
     records: list[dict] = []
     bar = tqdm(total=len(seeds) * len(budgets) * len(methods), desc="label-budget study",
                unit="run", disable=not progress)
     for seed in seeds:
         bar.set_postfix_str(f"seed {seed}: pretraining")
-        pretrained = _pretrain(X, X_test, methods, seed, ae_params, masking_rate)
+        pretrained = _pretrain(X, X_test, methods, seed, classifier, sda)
         for budget in budgets:
             rows = balanced_subset(y, budget, seed)
             for method in methods:
                 bar.set_postfix_str(f"seed {seed}, {len(rows)} labels, {method}")
-                record = _run_one(method, X, y, X_test, y_test, rows, seed, pretrained,
-                                  clf_params, logreg_C)
+                record = _run_one(method, X, y, X_test, y_test, rows, seed, pretrained, classifier, logreg_C)
                 records.append({"method": method, "n_labels": int(len(rows)), "seed": seed,
                                 "n_unlabelled": int(len(y) - len(rows)), **record})
                 logger.info("%s", records[-1])
@@ -182,8 +182,8 @@ def run_study(X, y, X_test, y_test, *, budgets: Sequence[int | None] = DEFAULT_B
     return records
 
 
-def _check_study(methods: list, budgets: list, seeds: list, y: np.ndarray) -> None:
-    """Fail before any training on a bad method, budget or seed list."""
+def _check_study(methods: list, budgets: list, seeds: list, y: np.ndarray, *estimators) -> None:
+    """Fail before any training on a bad method, budget, seed list or estimator setting."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"unknown or no methods {unknown}; choose from {METHODS}")
@@ -193,27 +193,30 @@ def _check_study(methods: list, budgets: list, seeds: list, y: np.ndarray) -> No
     for budget in budgets:
         if budget is not None:
             _check_budget(budget, classes, counts)
+    for estimator in estimators:
+        estimator._validate_params()
 
 
-def _pretrain(X, X_test, methods, seed: int, ae_params: dict, masking_rate: float) -> dict:
+def _fitted(autoencoder: AutoencoderTransformer, X, seed: int, device: str) -> tuple[AutoencoderTransformer, float]:
+    """A clone fitted with the study's seed on the classifier's device, and its time."""
+    start = time.perf_counter()
+    fitted = clone(autoencoder).set_params(random_state=seed, device=device).fit(X)
+    return fitted, time.perf_counter() - start
+
+
+def _pretrain(X, X_test, methods, seed: int, classifier: PretrainedClassifier, sda) -> dict:
     """The autoencoders of one seed, fitted once on every training row, and their costs."""
     out: dict = {}
     if _NEEDS_AE & set(methods):
-        start = time.perf_counter()
-        out["ae"] = AutoencoderTransformer(**ae_params, random_state=seed).fit(X)
-        out["ae_seconds"] = time.perf_counter() - start
+        out["ae"], out["ae_seconds"] = _fitted(classifier.component("autoencoder"), X, seed, classifier.device)
         out["codes"] = out["ae"].transform(X), out["ae"].transform(X_test)
     if _NEEDS_SDA & set(methods):
-        start = time.perf_counter()
-        out["sda"] = AutoencoderTransformer(
-            **ae_params, training="layerwise", layerwise_epochs=ae_params["epochs"],
-            corruption="masking", corruption_level=masking_rate, random_state=seed).fit(X)
-        out["sda_seconds"] = time.perf_counter() - start
+        out["sda"], out["sda_seconds"] = _fitted(sda, X, seed, classifier.device)
     return out
 
 
 def _run_one(method: str, X, y, X_test, y_test, rows, seed: int, pretrained: dict,
-             clf_params: dict, logreg_C: float) -> dict:
+             classifier: PretrainedClassifier, logreg_C: float) -> dict:
     """Train one method on the labelled ``rows``; its test error, time and epochs."""
     start = time.perf_counter()
     pretrain_seconds = 0.0
@@ -227,13 +230,13 @@ def _run_one(method: str, X, y, X_test, y_test, rows, seed: int, pretrained: dic
             model = _label_spreading(train, y, rows)
         n_epochs = int(np.max(model.n_iter_))
     else:
+        model = clone(classifier).set_params(random_state=seed)
         if method == "scratch":
-            model = PretrainedClassifier(pretrain=False, random_state=seed, **clf_params)
+            model.set_params(pretrain=False)
         else:
             key = "sda" if method == "sda-finetuned" else "ae"
             pretrain_seconds = pretrained[f"{key}_seconds"]
-            model = PretrainedClassifier(pretrained[key], prefit=True, freeze=_FREEZE[method],
-                                         random_state=seed, **clf_params)
+            model.set_params(autoencoder=pretrained[key], prefit=True, freeze=_FREEZE[method])
         model.fit(X[rows], y[rows])
         test = X_test
         n_epochs = model.n_iter_
@@ -306,7 +309,7 @@ def write_study(records, out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "study.json", "markdown": out / "study.md", "png": out / "label_budget.png"}
-    write_text_atomic(paths["json"], json.dumps(records, indent=2) + "\n")
+    write_json_atomic(paths["json"], records)
     write_text_atomic(paths["markdown"], "# Label-budget study\n\nTest error (%), mean ± std "
                                          "over seeds.\n\n" + summarize(records))
     fig = plots.label_budget([{**r, "error": r["test_error"]} for r in records], metric="error",

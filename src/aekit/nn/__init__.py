@@ -1,5 +1,11 @@
 """Torch modules of aekit: no training, no I/O, no plotting."""
-from .layers import ACTIVATIONS, TiedLinear, make_activation
+from .activations import ACTIVATIONS, make_activation
+from .classifier import ClassifierConfig, EncoderClassifier
+from .encoder import DenseEncoder
+from .families import AUTOENCODER_FAMILIES, FAMILIES, Family, family_of
+from .layers import TiedLinear
 from .stacked import StackedAutoencoder, StackedConfig
 
-__all__ = ["ACTIVATIONS", "StackedAutoencoder", "StackedConfig", "TiedLinear", "make_activation"]
+__all__ = ["ACTIVATIONS", "AUTOENCODER_FAMILIES", "ClassifierConfig", "DenseEncoder", "EncoderClassifier",
+           "FAMILIES", "Family", "StackedAutoencoder", "StackedConfig", "TiedLinear", "family_of",
+           "make_activation"]

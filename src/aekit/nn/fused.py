@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .activations import activation
+
 
 @dataclass(frozen=True)
 class LayerSpec:
@@ -23,40 +25,6 @@ class LayerSpec:
     bias: int
     transposed: bool
     activation: str
-
-
-def _activate(z: torch.Tensor, name: str) -> torch.Tensor:
-    if name == "elu":
-        return torch.nn.functional.elu(z, inplace=True)
-    if name == "relu":
-        return z.clamp_(min=0)
-    if name == "selu":
-        return torch.nn.functional.selu(z, inplace=True)
-    if name == "sigmoid":
-        return z.sigmoid_()
-    if name == "tanh":
-        return z.tanh_()
-    if name == "linear":
-        return z
-    raise ValueError(f"unknown activation {name!r}")
-
-
-_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
-
-
-def _activation_backward(grad: torch.Tensor, y: torch.Tensor, name: str) -> torch.Tensor:
-    """dL/dz from dL/dy and the activation's output y (every activation here allows that)."""
-    if name == "elu":  # y > 0: 1, else exp(z) = y + 1
-        return torch.ops.aten.elu_backward(grad, 1.0, 1.0, 1.0, True, y)
-    if name == "relu":
-        return grad.mul_(y > 0)
-    if name == "selu":
-        return torch.ops.aten.elu_backward(grad, _SELU_ALPHA, _SELU_SCALE, 1.0, True, y)
-    if name == "sigmoid":
-        return grad.mul_(y * (1 - y))
-    if name == "tanh":
-        return grad.mul_(1 - y * y)
-    return grad  # linear
 
 
 def _linear(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, transposed: bool) -> torch.Tensor:
@@ -73,7 +41,7 @@ class FusedReconstructionLoss(torch.autograd.Function):
         outputs = [x]
         for spec in specs:  # h_k = act(h_{k-1} W^T + b)
             z = _linear(outputs[-1], tensors[spec.weight], tensors[spec.bias], spec.transposed)
-            outputs.append(_activate(z, spec.activation))
+            outputs.append(activation(spec.activation).forward(z))
         out = outputs[-1]
         if loss == "mse":
             value = torch.nn.functional.mse_loss(out, target)
@@ -96,7 +64,7 @@ class FusedReconstructionLoss(torch.autograd.Function):
         grads: list[torch.Tensor | None] = [None] * len(tensors)
         for k in reversed(range(n)):
             spec, h_in = specs[k], outputs[k]
-            grad = _activation_backward(grad, outputs[k + 1], spec.activation)  # dL/dz_k
+            grad = activation(spec.activation).backward(grad, outputs[k + 1])  # dL/dz_k
             grads[spec.bias] = grad.sum(0)
             _accumulate_weight_grad(grads, spec, h_in, grad)
             if k > 0 or ctx.needs_input_grad[0]:

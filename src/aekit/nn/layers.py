@@ -1,33 +1,16 @@
-"""Building blocks of aekit's autoencoders: the tied decoder layer and the activations."""
+"""The tied decoder layer: a layer whose weight is the transpose of an encoder layer's."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-ACTIVATIONS = ("elu", "relu", "selu", "sigmoid", "tanh", "linear")
-
-
-def make_activation(name: str) -> nn.Module:
-    """Return the activation module called ``name`` (one of :data:`ACTIVATIONS`)."""
-    modules = {
-        "elu": nn.ELU,
-        "relu": nn.ReLU,
-        "selu": nn.SELU,
-        "sigmoid": nn.Sigmoid,
-        "tanh": nn.Tanh,
-        "linear": nn.Identity,
-    }
-    if name not in modules:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
-    return modules[name]()
-
 
 class TiedLinear(nn.Module):
     """Decoder layer whose weight is the transpose of an encoder layer's weight.
 
-    Only the bias is a parameter of this layer (biases are never tied, SPEC 2). The encoder
-    layer is held outside the module registry so that its weight is listed, saved and
-    regularised once, as the encoder's.
+    Only the bias is a parameter of this layer: biases are never tied. The encoder layer is
+    held outside the module registry so that its weight is listed, saved and regularised once,
+    as the encoder's.
 
     Parameters
     ----------

@@ -1,0 +1,7 @@
+"""scikit-learn estimators over aekit's modules: check the parameters, build the module, train."""
+from .autoencoder import TRAINING_MODES, AutoencoderTransformer
+from .base import ESTIMATORS, AekitEstimator
+from .classifier import UNLABELLED, PretrainedClassifier
+
+__all__ = ["AekitEstimator", "AutoencoderTransformer", "ESTIMATORS", "PretrainedClassifier",
+           "TRAINING_MODES", "UNLABELLED"]

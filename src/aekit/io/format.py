@@ -1,0 +1,84 @@
+"""The model directory's names and version, its error, and parameters as JSON."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ..estimators.base import ESTIMATORS, unwrap
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "aekit-model"
+FORMAT_VERSION = 2  # the newest format this aekit reads and the one it writes
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class ModelFileError(ValueError):
+    """A model directory cannot be read; the message names the file and the problem."""
+
+
+def error(file: Path, problem: str) -> ModelFileError:
+    return ModelFileError(f"{file}: {problem}")
+
+
+def estimator_class(name, file: Path) -> type:
+    if name not in ESTIMATORS:
+        raise error(file, f"names estimator {name!r}, which this aekit cannot load "
+                          f"(it knows {sorted(ESTIMATORS)})")
+    return ESTIMATORS[name]
+
+
+def params_to_json(params: dict) -> tuple[dict, list[str]]:
+    """JSON-safe parameters, and notes on what could not be kept as it was."""
+    out, notes = {}, []
+    for name, value in params.items():
+        if isinstance(value, np.random.RandomState):
+            # its state is 2.5 kB of Mersenne Twister that only pickle could restore faithfully
+            out[name] = None
+            notes.append(f"{name} was a numpy RandomState; saved as null")
+            logger.warning("%s is a numpy RandomState: it is saved as None", name)
+        elif isinstance(value, BaseEstimator):  # e.g. PretrainedClassifier's autoencoder
+            out[name] = _estimator_to_json(value, name)
+            notes.append(f"{name} was a {type(value).__name__}; saved as its parameters "
+                         "(it loads unfitted: the fitted layers are in the model's weights)")
+        else:
+            out[name] = to_json(value, f"parameter {name!r}")
+    return out, notes
+
+
+def _estimator_to_json(value, name: str) -> dict:
+    """An estimator that is a parameter, as ``{"__estimator__": class name, "params": ...}``."""
+    inner = unwrap(value)
+    kind = type(inner).__name__
+    if ESTIMATORS.get(kind) is not type(inner):
+        raise TypeError(f"cannot save parameter {name!r}: a {kind} is not an estimator "
+                        f"aekit.io knows ({sorted(ESTIMATORS)})")
+    params, _ = params_to_json(inner.get_params(deep=False))
+    return {"__estimator__": kind, "params": params}
+
+
+def param_from_json(value, file: Path):
+    """Undo the JSON forms of parameters: lists were tuples, tagged objects were estimators."""
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, dict) and set(value) == {"__estimator__", "params"}:
+        cls = estimator_class(value["__estimator__"], file)
+        return cls(**{k: param_from_json(v, file) for k, v in value["params"].items()})
+    return value
+
+
+def to_json(value, what: str):
+    """``value`` as plain JSON types (tuples and arrays become lists)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [to_json(v, what) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_json(v, what) for k, v in value.items()}
+    raise TypeError(f"cannot save {what}: a {type(value).__name__} cannot be written as JSON")
