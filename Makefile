@@ -20,6 +20,8 @@ demo: install
 	$(BIN)/aekit demo --out demo-report
 
 test: install
+	$(BIN)/ruff check src tests benches
+	$(BIN)/ruff format --check src tests benches
 	$(BIN)/python -m pytest -q
 
 bench: install

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from helpers import train_config
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
@@ -13,9 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from aekit import AutoencoderTransformer, PretrainedClassifier, classify, io
 from aekit.classify import from_autoencoder, train_classifier
-from aekit.nn import ClassifierConfig, EncoderClassifier
-from helpers import train_config
-from aekit.nn import StackedAutoencoder, StackedConfig
+from aekit.nn import ClassifierConfig, EncoderClassifier, StackedAutoencoder, StackedConfig
 
 TINY_AE = dict(hidden_layer_sizes=(8, 4), epochs=2, batch_size=32, device="cpu")
 TINY = dict(epochs=5, batch_size=16, device="cpu", random_state=0)

@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 
 from aekit import datasets
-from aekit.datasets import Dataset, DatasetError, available, load, load_file, read_idx
-from aekit.datasets import download
+from aekit.datasets import Dataset, DatasetError, available, download, load, load_file, read_idx
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import train_config
 
 from aekit import engine
-from helpers import train_config
 from aekit.nn import StackedAutoencoder, StackedConfig
 from aekit.objectives import clean_reconstruction, reconstruction_objective
 

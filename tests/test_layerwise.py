@@ -5,14 +5,12 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from aekit.nn import fused
+from helpers import train_config
 
 from aekit.layerwise import LayerwiseConfig
-from aekit.nn import StackedAutoencoder, StackedConfig
+from aekit.nn import StackedAutoencoder, StackedConfig, fused
 from aekit.objectives import Objective as _Objective
 from aekit.training import Plan, train_autoencoder
-from helpers import train_config
 
 N_BATCHES = 1797 // 150  # batches per epoch of the digits at the default batch size
 

@@ -96,7 +96,7 @@ def test_he_initialisation_std():
 
 def test_initialisation_follows_the_generator():
     a, b, c = build(seed=3), build(seed=3), build(seed=4)
-    for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
     assert not torch.equal(a.encoder.layers[0].weight, c.encoder.layers[0].weight)
 

@@ -118,22 +118,8 @@ def write_json_atomic(path, obj) -> Path:
     are not JSON, and strict parsers (browsers, ``jq``) reject the whole file. NumPy scalars
     and arrays become Python numbers and lists; tuples become lists.
 
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file to create or replace; its parents are created.
-    obj : object
-        Made of dicts, lists, tuples, strings, numbers, booleans, None and NumPy values.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-
-    Raises
-    ------
-    TypeError
-        If ``obj`` holds a value of another type.
+    ``obj`` is made of dicts, lists, tuples, strings, numbers, booleans, None and NumPy
+    values (anything else is a ``TypeError``); ``path``'s parents are created. Returns ``path``.
     """
     # allow_nan=False: should a non-finite float slip through, fail rather than write bad JSON
     text = json.dumps(_strict_json(obj), indent=2, allow_nan=False)

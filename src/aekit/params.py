@@ -33,26 +33,28 @@ class InvalidParameterError(ValueError, TypeError):
 
 # -- constraints -----------------------------------------------------------------------------
 class Constraint:
-    """What one parameter accepts. Subclasses define :meth:`allows` and :meth:`describe`."""
+    """What one parameter accepts. Subclasses define :meth:`allows`, and the texts below as
+    attributes or, where they depend on the constraint's arguments, as methods."""
+
+    description = ""  # what is allowed, for error messages: "a float > 0"
+    type_name = ""  # the numpydoc type: "float", "tuple of int"
+    placeholder = ""  # how the command line's help shows a value; default: type_name.upper()
 
     def allows(self, value) -> bool:
         raise NotImplementedError
 
     def describe(self) -> str:
-        """What is allowed, for error messages: ``"a float > 0"``, ``"one of 'a', 'b'"``."""
-        raise NotImplementedError
+        return self.description
 
     def doc_type(self) -> str:
-        """The numpydoc type: ``float``, ``{"mse", "bce"}``, ``tuple of int``."""
-        raise NotImplementedError
+        return self.type_name
+
+    def metavar(self) -> str:
+        return self.placeholder or self.doc_type().upper()
 
     def parse(self, text: str):
         """The value a command-line string stands for (checked later, with the others)."""
         return text
-
-    def metavar(self) -> str:
-        """How the command line's help shows a value."""
-        return self.doc_type().upper()
 
     def hint(self, value) -> str:
         """Extra help for a rejected value (e.g. "did you mean ..."); empty by default."""
@@ -115,7 +117,7 @@ class Flag(Options):
         return isinstance(value, (bool, np.bool_))
 
     def doc_type(self) -> str:
-        return "bool"
+        return "bool"  # not Options' {True, False}
 
 
 class Interval(Constraint):
@@ -214,18 +216,12 @@ class AnyOf(Constraint):
 class Sizes(Constraint):
     """Layer widths: a positive int or a non-empty sequence of them (``"300,150"`` on the command line)."""
 
+    description = "a positive int or a non-empty tuple of positive ints"
+    type_name, placeholder = "tuple of int", "N[,N...]"
+
     def allows(self, value) -> bool:
         values = value if isinstance(value, (tuple, list)) else (value,)
         return len(values) > 0 and all(_is_int(v) and v >= 1 for v in values)
-
-    def describe(self) -> str:
-        return "a positive int or a non-empty tuple of positive ints"
-
-    def doc_type(self) -> str:
-        return "tuple of int"
-
-    def metavar(self) -> str:
-        return "N[,N...]"
 
     def parse(self, text: str):
         return tuple(int(v) for v in text.split(","))
@@ -261,35 +257,21 @@ class Device(Constraint):
     availability when training starts."""
 
     _PATTERN = re.compile(r"(auto|cpu|cuda|cuda:\d+)")
+    description, type_name, placeholder = "'auto', 'cpu', 'cuda' or 'cuda:N'", "str", "DEVICE"
 
     def allows(self, value) -> bool:
         return isinstance(value, str) and self._PATTERN.fullmatch(value) is not None
-
-    def describe(self) -> str:
-        return "'auto', 'cpu', 'cuda' or 'cuda:N'"
-
-    def metavar(self) -> str:
-        return "DEVICE"
-
-    def doc_type(self) -> str:
-        return "str"
 
 
 class Seed(Constraint):
     """What scikit-learn's ``check_random_state`` takes: None, an int >= 0 or a RandomState."""
 
+    description = "None, an int in [0, 2**32) or a numpy RandomState"
+    type_name, placeholder = "int, RandomState or None", "INT"
+
     def allows(self, value) -> bool:
         return value is None or (_is_int(value) and 0 <= value < 2**32) or isinstance(
             value, np.random.RandomState)
-
-    def describe(self) -> str:
-        return "None, an int in [0, 2**32) or a numpy RandomState"
-
-    def metavar(self) -> str:
-        return "INT"
-
-    def doc_type(self) -> str:
-        return "int, RandomState or None"
 
     def parse(self, text: str):
         return int(text)

@@ -8,8 +8,8 @@ left alone. Show one in a notebook by returning it from a cell, or save it with
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from collections import defaultdict
+from pathlib import Path
 
 import matplotlib
 import numpy as np

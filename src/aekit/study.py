@@ -31,9 +31,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.semi_supervised import LabelSpreading
-from sklearn.base import clone
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 

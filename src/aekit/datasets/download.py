@@ -56,12 +56,10 @@ SOURCES: dict[str, Source] = {
     # zalandoresearch/fashion-mnist publishes only the MD5 of its .gz files.
     "fashion-mnist": Source(
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        checksums={
-            "train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-            "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
-            "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
-            "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
-        },
+        checksums={"train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                   "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
+                   "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
+                   "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310"},
         algorithm="md5",
         of_compressed=True,
     ),

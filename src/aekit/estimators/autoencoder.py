@@ -12,7 +12,7 @@ from ..engine import BATCH_SIZE, EPOCHS, LEARNING_RATE
 from ..layerwise import METHOD, STEP_COUNT, LayerwiseConfig
 from ..nn import ACTIVATIONS, AUTOENCODER_FAMILIES, FAMILIES
 from ..objectives import CORRUPTION, CORRUPTION_LEVEL, L2, LOSS, Objective
-from ..params import Flag, Interval, InvalidParameterError, Maybe, Options, Param, PerLayer
+from ..params import Flag, InvalidParameterError, Maybe, Options, Param, PerLayer
 from .base import ACTIVATION, HIDDEN_LAYER_SIZES, AekitEstimator, TrainingParams, estimator
 
 TRAINING_MODES = ("end_to_end", "layerwise")

@@ -10,7 +10,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..files import atomic_directory
 from ..nn import family_of
-from .format import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, estimator_class, params_to_json, to_json
+from .format import (
+    CONFIG_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    WEIGHTS_FILE,
+    estimator_class,
+    params_to_json,
+    to_json,
+)
 
 logger = logging.getLogger(__name__)
 
