@@ -17,6 +17,7 @@ Parts:
          summed over pixels, averaged over the test images (the paper: 3.00; PCA-30: 13.87,
          computed here too as a check of the metric).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,22 +33,39 @@ from aekit.datasets import load
 from aekit.nn import StackedAutoencoder, StackedConfig
 from aekit.objectives import reconstruction_objective
 
-BOOK = dict(hidden_layer_sizes=(300, 150), activation="elu", tied=False, l2=1e-4,
-            learning_rate=0.01, batch_size=150, device="cpu")
+BOOK = dict(
+    hidden_layer_sizes=(300, 150),
+    activation="elu",
+    tied=False,
+    l2=1e-4,
+    learning_rate=0.01,
+    batch_size=150,
+    device="cpu",
+)
 
 
 def part_book(data, epochs: int, seeds: list[int], methods: list[str]) -> None:
     configs = {
         "phases": dict(training="layerwise", layerwise_method="phases", layerwise_epochs=epochs),
         "separate": dict(training="layerwise", layerwise_method="separate", layerwise_epochs=epochs),
-        "phases-shared": dict(training="layerwise", layerwise_method="phases", layerwise_epochs=epochs,
-                              layerwise_step_count="shared"),
-        "separate-shared": dict(training="layerwise", layerwise_method="separate",
-                                layerwise_epochs=epochs, layerwise_step_count="shared"),
+        "phases-shared": dict(
+            training="layerwise",
+            layerwise_method="phases",
+            layerwise_epochs=epochs,
+            layerwise_step_count="shared",
+        ),
+        "separate-shared": dict(
+            training="layerwise",
+            layerwise_method="separate",
+            layerwise_epochs=epochs,
+            layerwise_step_count="shared",
+        ),
         "end-to-end": dict(training="end_to_end", epochs=2 * epochs),
     }
-    print(f"\nBook case: untied 784-300-150-300-784, {epochs}+{epochs} epochs (end-to-end: "
-          f"{2 * epochs}); test MSE per seed {seeds}")
+    print(
+        f"\nBook case: untied 784-300-150-300-784, {epochs}+{epochs} epochs (end-to-end: "
+        f"{2 * epochs}); test MSE per seed {seeds}"
+    )
     print("| training        | test MSE per seed                          | mean    | s/run |")
     print("|-----------------|--------------------------------------------|---------|-------|")
     for name in methods:
@@ -72,8 +90,14 @@ def part_cache(data, epochs: int) -> None:
     def phase2(loss_fn, inputs):
         config = engine.TrainConfig(epochs=epochs, batch_size=150, learning_rate=0.01, phase="layer 2")
         start = time.perf_counter()
-        engine.fit(model, loss_fn, inputs, params=model.layer_parameters(2), config=config,
-                   generator=torch.Generator().manual_seed(0))
+        engine.fit(
+            model,
+            loss_fn,
+            inputs,
+            params=model.layer_parameters(2),
+            config=config,
+            generator=torch.Generator().manual_seed(0),
+        )
         return (time.perf_counter() - start) / epochs
 
     def layer2(h1):  # (B, 300) -> (B, 150) -> (B, 300)
@@ -99,18 +123,32 @@ def part_deep(data, epochs: int, fine_tune: int, learning_rate: float, schedule:
     X, X_test = data.X_train, data.X_test
     pca = PCA(30, random_state=0).fit(X)
     pca_error = float(((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2).sum(1).mean())
-    ae = AutoencoderTransformer((1000, 500, 250, 30), activation="elu", code_activation="linear",
-                                tied=False, l2=0.0, loss="bce", training="layerwise",
-                                layerwise_epochs=epochs, fine_tune_epochs=fine_tune,
-                                learning_rate=learning_rate, fine_tune_learning_rate=learning_rate,
-                                learning_rate_schedule=schedule,
-                                batch_size=100, device="cpu", random_state=0, verbose=True)
+    ae = AutoencoderTransformer(
+        (1000, 500, 250, 30),
+        activation="elu",
+        code_activation="linear",
+        tied=False,
+        l2=0.0,
+        loss="bce",
+        training="layerwise",
+        layerwise_epochs=epochs,
+        fine_tune_epochs=fine_tune,
+        learning_rate=learning_rate,
+        fine_tune_learning_rate=learning_rate,
+        learning_rate_schedule=schedule,
+        batch_size=100,
+        device="cpu",
+        random_state=0,
+        verbose=True,
+    )
     start = time.perf_counter()
     ae.fit(X)
     seconds = time.perf_counter() - start
     ae_error = float(((ae.reconstruct(X_test) - X_test) ** 2).sum(1).mean())
-    print(f"\nDeep: 784-1000-500-250-30 (linear code, sigmoid output, BCE), {epochs} epochs per "
-          f"layer + {fine_tune} fine-tuning, lr {learning_rate} {schedule}, {seconds:.0f} s")
+    print(
+        f"\nDeep: 784-1000-500-250-30 (linear code, sigmoid output, BCE), {epochs} epochs per "
+        f"layer + {fine_tune} fine-tuning, lr {learning_rate} {schedule}, {seconds:.0f} s"
+    )
     print("| model                     | squared error per test image | paper |")
     print("|---------------------------|------------------------------|-------|")
     print(f"| PCA, 30 components        | {pca_error:28.2f} | 13.87 |")
@@ -123,14 +161,21 @@ def main(argv=None) -> None:
     parser.add_argument("--parts", default="book,cache,deep")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per phase (book case)")
     parser.add_argument("--seeds", default="42", help="book case: comma-separated seeds")
-    parser.add_argument("--methods", default="phases,phases-shared,separate,separate-shared,end-to-end",
-                        help="book case: which trainings")
+    parser.add_argument(
+        "--methods",
+        default="phases,phases-shared,separate,separate-shared,end-to-end",
+        help="book case: which trainings",
+    )
     parser.add_argument("--cache-epochs", type=int, default=2)
     parser.add_argument("--deep-epochs", type=int, default=5, help="epochs per layer, deep case")
     parser.add_argument("--deep-fine-tune", type=int, default=20)
     parser.add_argument("--deep-lr", type=float, default=1e-3)
-    parser.add_argument("--deep-schedule", default="constant", choices=["constant", "cosine"],
-                        help="learning-rate schedule of the deep case's fine-tuning")
+    parser.add_argument(
+        "--deep-schedule",
+        default="constant",
+        choices=["constant", "cosine"],
+        help="learning-rate schedule of the deep case's fine-tuning",
+    )
     args = parser.parse_args(argv)
     data = load("mnist", args.data_dir)
     print(f"machine: {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")

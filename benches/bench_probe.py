@@ -7,6 +7,7 @@ their test accuracies side by side.
 
     python benches/bench_probe.py --data-dir ../shared/datasets [--epochs 5] [--n-train 60000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,17 +30,35 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     data = load("mnist", args.data_dir)
     start = time.perf_counter()
-    ae = AutoencoderTransformer((300, 150), activation="elu", tied=True, l2=5e-4, epochs=args.epochs,
-                                batch_size=150, learning_rate=0.01, device="cpu", random_state=42)
+    ae = AutoencoderTransformer(
+        (300, 150),
+        activation="elu",
+        tied=True,
+        l2=5e-4,
+        epochs=args.epochs,
+        batch_size=150,
+        learning_rate=0.01,
+        device="cpu",
+        random_state=42,
+    )
     ae.fit(data.X_train)
     fit_seconds = time.perf_counter() - start
-    X, y = data.X_train[:args.n_train], data.y_train[:args.n_train]
+    X, y = data.X_train[: args.n_train], data.y_train[: args.n_train]
     start = time.perf_counter()
-    probe = linear_probe(ae.transform(X), y, ae.transform(data.X_test), data.y_test,
-                         X_train=X, X_test=data.X_test, max_iter=args.max_iter)
-    print(f"machine: {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"autoencoder {fit_seconds:.0f} s ({args.epochs} epochs, test MSE {-ae.score(data.X_test):.5f}), "
-          f"probes {time.perf_counter() - start:.0f} s on {len(X)} training rows")
+    probe = linear_probe(
+        ae.transform(X),
+        y,
+        ae.transform(data.X_test),
+        data.y_test,
+        X_train=X,
+        X_test=data.X_test,
+        max_iter=args.max_iter,
+    )
+    print(
+        f"machine: {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"autoencoder {fit_seconds:.0f} s ({args.epochs} epochs, test MSE {-ae.score(data.X_test):.5f}), "
+        f"probes {time.perf_counter() - start:.0f} s on {len(X)} training rows"
+    )
     print("| representation            | features | test accuracy |")
     print("|---------------------------|----------|---------------|")
     print(f"| autoencoder codes         | {150:8d} | {probe['codes']:13.4f} |")

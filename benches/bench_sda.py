@@ -9,6 +9,7 @@ the error on the last 10,000 (as Vincent et al. split them); the test error it a
 for the record, not for choosing. Then run the chosen settings without ``--validate`` (all
 60,000 labels).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,18 @@ def main(argv=None) -> None:
     parser.add_argument("--masking-rate", type=float, default=0.25)
     parser.add_argument("--epochs", type=int, default=30, help="fine-tuning epochs")
     parser.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
-    parser.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
-                        help="fine-tuning learning-rate schedule")
+    parser.add_argument(
+        "--schedule",
+        default="constant",
+        choices=["constant", "cosine"],
+        help="fine-tuning learning-rate schedule",
+    )
     parser.add_argument("--activation", default="sigmoid")
-    parser.add_argument("--validate", action="store_true",
-                        help="train on the first 50,000 images, report error on the last 10,000")
+    parser.add_argument(
+        "--validate",
+        action="store_true",
+        help="train on the first 50,000 images, report error on the last 10,000",
+    )
     parser.add_argument("--dropout", type=float, default=0.0, help="on the hidden layers")
     parser.add_argument("--input-dropout", type=float, default=0.0, help="on the input pixels")
     parser.add_argument("--batch-size", type=int, default=100)
@@ -45,28 +53,53 @@ def main(argv=None) -> None:
     if args.validate:
         X, y, X_val, y_val = X[:50_000], y[:50_000], X[50_000:], y[50_000:]
     start = time.perf_counter()
-    sda = AutoencoderTransformer(hidden, activation=args.activation, tied=True, l2=0.0, loss="bce",
-                                 corruption="masking", corruption_level=args.masking_rate,
-                                 training="layerwise", layerwise_epochs=args.pretrain_epochs,
-                                 batch_size=args.batch_size, learning_rate=1e-3, device="auto",
-                                 random_state=args.seed, verbose=True).fit(X)
+    sda = AutoencoderTransformer(
+        hidden,
+        activation=args.activation,
+        tied=True,
+        l2=0.0,
+        loss="bce",
+        corruption="masking",
+        corruption_level=args.masking_rate,
+        training="layerwise",
+        layerwise_epochs=args.pretrain_epochs,
+        batch_size=args.batch_size,
+        learning_rate=1e-3,
+        device="auto",
+        random_state=args.seed,
+        verbose=True,
+    ).fit(X)
     pretrain_seconds = time.perf_counter() - start
-    clf = PretrainedClassifier(sda, freeze="none", epochs=args.epochs, batch_size=args.batch_size,
-                               learning_rate=args.lr, learning_rate_schedule=args.schedule,
-                               dropout=args.dropout, input_dropout=args.input_dropout, device="auto", random_state=args.seed,
-                               verbose=True)
+    clf = PretrainedClassifier(
+        sda,
+        freeze="none",
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        learning_rate_schedule=args.schedule,
+        dropout=args.dropout,
+        input_dropout=args.input_dropout,
+        device="auto",
+        random_state=args.seed,
+        verbose=True,
+    )
     start = time.perf_counter()
     clf.fit(X, y)
     error = 100 * (1 - clf.score(data.X_test, data.y_test))
-    validation = (f"validation error {100 * (1 - clf.score(X_val, y_val)):.2f} % (50,000 train), "
-                  if args.validate else "")
+    validation = (
+        f"validation error {100 * (1 - clf.score(X_val, y_val)):.2f} % (50,000 train), "
+        if args.validate
+        else ""
+    )
     print(f"machine: {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"SdA {'-'.join(map(str, (784, *hidden)))} {args.activation}, masking {args.masking_rate}, "
-          f"{args.pretrain_epochs} epochs/layer ({pretrain_seconds:.0f} s), fine-tuned {args.epochs} "
-          f"epochs lr {args.lr} {args.schedule}, dropout {args.dropout}, input dropout "
-          f"{args.input_dropout} "
-          f"({time.perf_counter() - start:.0f} s): {validation}test error {error:.2f} % "
-          f"(Vincent et al. 2010: 1.28 %)")
+    print(
+        f"SdA {'-'.join(map(str, (784, *hidden)))} {args.activation}, masking {args.masking_rate}, "
+        f"{args.pretrain_epochs} epochs/layer ({pretrain_seconds:.0f} s), fine-tuned {args.epochs} "
+        f"epochs lr {args.lr} {args.schedule}, dropout {args.dropout}, input dropout "
+        f"{args.input_dropout} "
+        f"({time.perf_counter() - start:.0f} s): {validation}test error {error:.2f} % "
+        f"(Vincent et al. 2010: 1.28 %)"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ process, alternating so that machine noise hits both. Prints one table: seconds 
 
     python benches/bench_train.py --data-dir ../shared/datasets --epochs 3 --repeats 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,17 @@ def train_plain(X, epochs, seed):
 
 
 def train_aekit(X, epochs, seed):
-    ae = AutoencoderTransformer((300, 150), activation="elu", tied=True, l2=5e-4, epochs=epochs,
-                                batch_size=150, learning_rate=0.01, device="cpu", random_state=seed)
+    ae = AutoencoderTransformer(
+        (300, 150),
+        activation="elu",
+        tied=True,
+        l2=5e-4,
+        epochs=epochs,
+        batch_size=150,
+        learning_rate=0.01,
+        device="cpu",
+        random_state=seed,
+    )
     start = time.perf_counter()
     ae.fit(X)
     seconds = time.perf_counter() - start
@@ -77,9 +87,13 @@ def train_aekit(X, epochs, seed):
 def main(argv=None):
     global X_TEST
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (else $AEKIT_DATA_DIR / cache)")
+    parser.add_argument(
+        "--data-dir", default=None, help="folder with MNIST IDX files (else $AEKIT_DATA_DIR / cache)"
+    )
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each; the table shows medians")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="alternating runs of each; the table shows medians"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--json", default=None, help="also write the raw runs here")
     args = parser.parse_args(argv)
@@ -93,8 +107,10 @@ def main(argv=None):
         runs["aekit"].append(train_aekit(X, args.epochs, seed))
     plain_s = statistics.median(s for s, _ in runs["plain PyTorch loop"])
     plain_mse = statistics.median(m for _, m in runs["plain PyTorch loop"])
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; {args.epochs} epochs x {args.repeats} repeats")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; {args.epochs} epochs x {args.repeats} repeats"
+    )
     print(f"| {'implementation':<20} | s/epoch | test MSE | time ratio | MSE ratio |")
     print(f"|{'-' * 22}|---------|----------|------------|-----------|")
     for name, results in runs.items():

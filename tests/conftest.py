@@ -1,4 +1,5 @@
 """Shared fixtures: a fixed torch thread count and the digits data set, scaled to [0, 1]."""
+
 import numpy as np
 import pytest
 import torch

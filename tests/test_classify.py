@@ -1,5 +1,6 @@
 """Classifiers on pretrained encoders: freeze policies and caching, the semi-supervised
 convention of PretrainedClassifier, prefit semantics, save/load, scikit-learn's checks."""
+
 import pickle
 
 import numpy as np
@@ -22,20 +23,28 @@ TINY = dict(epochs=5, batch_size=16, device="cpu", random_state=0)
 
 def tiny(autoencoder=None, **params):
     """A small PretrainedClassifier; its autoencoder by default a small unfitted one."""
-    return PretrainedClassifier(AutoencoderTransformer(**TINY_AE) if autoencoder is None else autoencoder,
-                                **{**TINY, **params})
+    return PretrainedClassifier(
+        AutoencoderTransformer(**TINY_AE) if autoencoder is None else autoencoder, **{**TINY, **params}
+    )
+
 
 EXPECTED_FAILED_CHECKS = {
-    "check_classifiers_classes":
-        "it fits labels [-1, 1]; -1 marks an unlabelled row (scikit-learn's semi-supervised "
-        "convention), so one class is left; scikit-learn exempts its own semi-supervised "
-        "estimators from that part of the check by name",
+    "check_classifiers_classes": "it fits labels [-1, 1]; -1 marks an unlabelled row (scikit-learn's "
+    "semi-supervised convention), so one class is left; scikit-learn exempts its own semi-supervised "
+    "estimators from that part of the check by name",
 }
 
 
 @parametrize_with_checks(
-    [PretrainedClassifier(AutoencoderTransformer((8,), epochs=2, device="cpu"), epochs=30,
-                          batch_size=32, random_state=0, device="cpu")],
+    [
+        PretrainedClassifier(
+            AutoencoderTransformer((8,), epochs=2, device="cpu"),
+            epochs=30,
+            batch_size=32,
+            random_state=0,
+            device="cpu",
+        )
+    ],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_estimator_checks(estimator, check):
@@ -45,16 +54,16 @@ def test_sklearn_estimator_checks(estimator, check):
 @pytest.fixture
 def data():
     """120 rows, 10 features, 3 classes; the last 90 rows unlabelled (y == -1)."""
-    X, y = make_classification(n_samples=120, n_features=10, n_informative=6, n_classes=3,
-                               random_state=0)
+    X, y = make_classification(n_samples=120, n_features=10, n_informative=6, n_classes=3, random_state=0)
     y_semi = y.copy()
     y_semi[30:] = -1
     return X.astype(np.float32), y, y_semi
 
 
 def autoencoder_module(sizes=(8, 6, 4), seed=0):
-    return StackedAutoencoder(StackedConfig(n_inputs=10, hidden_sizes=sizes),
-                              torch.Generator().manual_seed(seed))
+    return StackedAutoencoder(
+        StackedConfig(n_inputs=10, hidden_sizes=sizes), torch.Generator().manual_seed(seed)
+    )
 
 
 def state(module):
@@ -62,8 +71,15 @@ def state(module):
 
 
 def train(module, X, y, freeze, epochs=3, **kwargs):
-    return train_classifier(module, X, y, freeze=freeze, generator=torch.Generator().manual_seed(1),
-                            config=train_config(epochs=epochs, batch_size=10), **kwargs)
+    return train_classifier(
+        module,
+        X,
+        y,
+        freeze=freeze,
+        generator=torch.Generator().manual_seed(1),
+        config=train_config(epochs=epochs, batch_size=10),
+        **kwargs,
+    )
 
 
 # -- the torch level -------------------------------------------------------------------------
@@ -113,8 +129,9 @@ def test_l2_and_dropout_are_loss_parts_and_seeded(data):
     X, y, _ = data
     histories, outputs, global_states = [], [], []
     for _ in range(2):
-        module = EncoderClassifier(ClassifierConfig(10, (8, 4), 3, dropout=0.5),
-                                   torch.Generator().manual_seed(0))
+        module = EncoderClassifier(
+            ClassifierConfig(10, (8, 4), 3, dropout=0.5), torch.Generator().manual_seed(0)
+        )
         global_states.append(torch.get_rng_state())
         histories.append(train(module, X[:30], y[:30], "none", l2=1e-3))
         outputs.append(module(torch.from_numpy(X)))
@@ -185,11 +202,14 @@ def test_string_labels_with_minus_one_in_an_object_array(data):
     assert set(clf.predict(X)) <= {"ant", "bee", "cat"}
 
 
-@pytest.mark.parametrize("y_labels, message", [
-    (np.full(120, -1), "no labelled rows"),
-    (np.r_[np.full(30, 2), np.full(90, -1)], "1 class"),
-    (np.linspace(0, 1, 120), "Unknown label type"),
-])
+@pytest.mark.parametrize(
+    "y_labels, message",
+    [
+        (np.full(120, -1), "no labelled rows"),
+        (np.r_[np.full(30, 2), np.full(90, -1)], "1 class"),
+        (np.linspace(0, 1, 120), "Unknown label type"),
+    ],
+)
 def test_clear_errors_on_labels(data, y_labels, message):
     with pytest.raises(ValueError, match=message):
         tiny().fit(data[0], y_labels)
@@ -201,14 +221,22 @@ def test_clear_errors_on_data_and_parameters(data):
     X_nan[3, 3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         tiny().fit(X_nan, y_semi)
-    for bad, match in [(dict(freeze="some"), "freeze"), (dict(n_layers=3), "n_layers"),
-                       (dict(prefit="yes"), "prefit"), (dict(dropout=1.0), "dropout"),
-                       (dict(input_dropout=-0.1), "input_dropout")]:
+    for bad, match in [
+        (dict(freeze="some"), "freeze"),
+        (dict(n_layers=3), "n_layers"),
+        (dict(prefit="yes"), "prefit"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(input_dropout=-0.1), "input_dropout"),
+    ]:
         with pytest.raises(ValueError, match=match):
             tiny(**bad).fit(X, y_semi)
     with pytest.raises(ValueError, match="prefit=True needs a fitted autoencoder"):
         PretrainedClassifier(prefit=True, **TINY).fit(X, y_semi)
-    with pytest.raises(TypeError, match="autoencoder='ae' is not allowed: autoencoder must be None or an instance of AutoencoderTransformer"):
+    with pytest.raises(
+        TypeError,
+        match="autoencoder='ae' is not allowed: autoencoder must be None or an instance of "
+        "AutoencoderTransformer",
+    ):
         PretrainedClassifier("ae", **TINY).fit(X, y_semi)
 
 
@@ -267,8 +295,11 @@ def test_save_load_round_trip(data, tmp_path, with_instance):
     names = np.array(["ant", "bee", "cat"], dtype=object)[np.where(y_semi < 0, 0, y_semi)]
     names[y_semi < 0] = -1
     ae = AutoencoderTransformer((8, 4), epochs=2, device="cpu", random_state=0) if with_instance else None
-    clf = PretrainedClassifier(ae, **TINY).set_params(autoencoder__hidden_layer_sizes=(8, 4),
-                                                      autoencoder__epochs=2).fit(X, names)
+    clf = (
+        PretrainedClassifier(ae, **TINY)
+        .set_params(autoencoder__hidden_layer_sizes=(8, 4), autoencoder__epochs=2)
+        .fit(X, names)
+    )
     loaded = io.load(io.save(clf, tmp_path / "model"))
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
@@ -299,20 +330,27 @@ def test_pretraining_beats_scratch_with_few_labels(seed):
     X, y = manifold_clusters(1400)
     X_train, y_train, X_test, y_test = X[:1000], y[:1000], X[1000:], y[1000:]
     rng = np.random.RandomState(seed)
-    labelled = np.concatenate([rng.choice(np.flatnonzero(y_train == c), 3, replace=False)
-                               for c in range(4)])  # 12 labels
+    labelled = np.concatenate(
+        [rng.choice(np.flatnonzero(y_train == c), 3, replace=False) for c in range(4)]
+    )  # 12 labels
     y_semi = np.full_like(y_train, -1)
     y_semi[labelled] = y_train[labelled]
     ae = AutoencoderTransformer((16, 4), epochs=20, batch_size=50, device="cpu")
-    errors = {pretrain: 1 - PretrainedClassifier(ae, pretrain=pretrain, epochs=60, device="cpu", random_state=seed)
-              .fit(X_train, y_semi).score(X_test, y_test) for pretrain in (True, False)}
+    errors = {
+        pretrain: 1
+        - PretrainedClassifier(ae, pretrain=pretrain, epochs=60, device="cpu", random_state=seed)
+        .fit(X_train, y_semi)
+        .score(X_test, y_test)
+        for pretrain in (True, False)
+    }
     # measured on seeds 0-4: pretrained 0.10-0.17, scratch 0.30-0.47
     assert errors[True] < errors[False] - 0.1, errors
 
 
 def test_input_dropout_masks_the_input_in_training_only_and_only_when_layer_1_trains():
-    module = EncoderClassifier(ClassifierConfig(400, (8, 4), 3, input_dropout=0.5),
-                               torch.Generator().manual_seed(0))
+    module = EncoderClassifier(
+        ClassifierConfig(400, (8, 4), 3, input_dropout=0.5), torch.Generator().manual_seed(0)
+    )
     seen = []
     module.encoder.layers[0].register_forward_pre_hook(lambda layer, args: seen.append(args[0].clone()))
     x = torch.ones(8, 400)

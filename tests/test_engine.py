@@ -1,4 +1,5 @@
 """The training loop: what a step changes, reproducibility, history, validation, stopping."""
+
 import math
 
 import numpy as np
@@ -12,8 +13,9 @@ from aekit.objectives import clean_reconstruction, reconstruction_objective
 
 
 def build(seed=0, tied=True, hidden=(6, 3), n_inputs=8):
-    return StackedAutoencoder(StackedConfig(n_inputs=n_inputs, hidden_sizes=hidden, tied=tied),
-                              torch.Generator().manual_seed(seed))
+    return StackedAutoencoder(
+        StackedConfig(n_inputs=n_inputs, hidden_sizes=hidden, tied=tied), torch.Generator().manual_seed(seed)
+    )
 
 
 def data(n=64, d=8, seed=0):
@@ -29,8 +31,14 @@ def snapshot(module):
 def train(model, X, seed=0, params=None, loss_fn=None, **config):
     loss_fn = loss_fn or reconstruction_objective(model, model.weight_matrices(), l2=1e-4)
     config = {"epochs": 3, "batch_size": 16, "learning_rate": 0.01, **config}
-    return engine.fit(model, loss_fn, X, params=list(model.parameters()) if params is None else params,
-                      config=train_config(**config), generator=torch.Generator().manual_seed(seed))
+    return engine.fit(
+        model,
+        loss_fn,
+        X,
+        params=list(model.parameters()) if params is None else params,
+        config=train_config(**config),
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
 def test_training_changes_trainable_weights_and_leaves_frozen_ones_bit_identical():
@@ -40,7 +48,12 @@ def test_training_changes_trainable_weights_and_leaves_frozen_ones_bit_identical
     train(model, data(), params=trainable, epochs=2)
     after = snapshot(model)
     changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed == {"encoder.layers.1.weight", "encoder.layers.1.bias", "decoders.1.weight", "decoders.1.bias"}
+    assert changed == {
+        "encoder.layers.1.weight",
+        "encoder.layers.1.bias",
+        "decoders.1.weight",
+        "decoders.1.bias",
+    }
 
 
 def test_tied_training_of_one_layer_moves_its_shared_weight_only():
@@ -81,10 +94,17 @@ def test_same_seed_gives_bit_identical_weights():
 def snapshot_after_training(seed):
     model = build(seed=0)
     g = torch.Generator().manual_seed(seed)
-    loss_fn = reconstruction_objective(model, model.weight_matrices(), l2=1e-3,
-                                       corruption="gaussian", corruption_level=0.1, generator=g)
-    engine.fit(model, loss_fn, data(), params=list(model.parameters()),
-               config=train_config(epochs=3, batch_size=8, validation_fraction=0.25), generator=g)
+    loss_fn = reconstruction_objective(
+        model, model.weight_matrices(), l2=1e-3, corruption="gaussian", corruption_level=0.1, generator=g
+    )
+    engine.fit(
+        model,
+        loss_fn,
+        data(),
+        params=list(model.parameters()),
+        config=train_config(epochs=3, batch_size=8, validation_fraction=0.25),
+        generator=g,
+    )
     return snapshot(model)
 
 
@@ -135,11 +155,16 @@ def test_early_stopping_stops_with_patience_and_restores_the_best_weights():
         states[record["epoch"]] = snapshot(model)
 
     val = [3.0, 2.0, 1.0, 1.5, 1.25, 0.5, 0.25]
-    history = engine.fit(model, reconstruction_objective(model, model.weight_matrices()), data(),
-                         params=list(model.parameters()),
-                         config=train_config(epochs=7, batch_size=16, validation_fraction=0.25, patience=2),
-                         generator=torch.Generator().manual_seed(0),
-                         eval_fn=scripted_validation(model, val), callbacks=[keep])
+    history = engine.fit(
+        model,
+        reconstruction_objective(model, model.weight_matrices()),
+        data(),
+        params=list(model.parameters()),
+        config=train_config(epochs=7, batch_size=16, validation_fraction=0.25, patience=2),
+        generator=torch.Generator().manual_seed(0),
+        eval_fn=scripted_validation(model, val),
+        callbacks=[keep],
+    )
     assert [r["val_loss"] for r in history] == [3.0, 2.0, 1.0, 1.5, 1.25]  # stopped before epoch 6
     final = snapshot(model)
     assert all(torch.equal(final[k], states[3][k]) for k in final)  # best epoch restored
@@ -148,11 +173,15 @@ def test_early_stopping_stops_with_patience_and_restores_the_best_weights():
 
 def test_without_patience_validation_does_not_stop_or_restore():
     model = build()
-    history = engine.fit(model, reconstruction_objective(model, model.weight_matrices()), data(),
-                         params=list(model.parameters()),
-                         config=train_config(epochs=4, batch_size=16, validation_fraction=0.25),
-                         generator=torch.Generator().manual_seed(0),
-                         eval_fn=scripted_validation(model, [1.0, 2.0, 3.0, 4.0]))
+    history = engine.fit(
+        model,
+        reconstruction_objective(model, model.weight_matrices()),
+        data(),
+        params=list(model.parameters()),
+        config=train_config(epochs=4, batch_size=16, validation_fraction=0.25),
+        generator=torch.Generator().manual_seed(0),
+        eval_fn=scripted_validation(model, [1.0, 2.0, 3.0, 4.0]),
+    )
     assert len(history) == 4
 
 
@@ -164,10 +193,15 @@ def test_a_callback_returning_true_stops_training():
         return record["epoch"] == 2
 
     model = build()
-    history = engine.fit(model, reconstruction_objective(model, model.weight_matrices()), data(),
-                         params=list(model.parameters()), config=train_config(epochs=10, batch_size=16),
-                         generator=torch.Generator().manual_seed(0),
-                         callbacks=[lambda record: None, stop_at_two])
+    history = engine.fit(
+        model,
+        reconstruction_objective(model, model.weight_matrices()),
+        data(),
+        params=list(model.parameters()),
+        config=train_config(epochs=10, batch_size=16),
+        generator=torch.Generator().manual_seed(0),
+        callbacks=[lambda record: None, stop_at_two],
+    )
     assert len(history) == 2 and calls == [1, 2]
 
 
@@ -176,6 +210,7 @@ def counting_loss(model, sizes):
         sizes.append(len(batch))
         loss = torch.mean((model(batch) - batch) ** 2)
         return loss, {"loss": loss}
+
     return loss_fn
 
 
@@ -204,11 +239,15 @@ def test_zero_epochs_changes_nothing():
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(epochs=-1), "epochs must be an int >= 0"), (dict(batch_size=0), "batch_size must be an int >= 1"),
-    (dict(learning_rate=0.0), "learning_rate must be a float > 0"),
-    (dict(validation_fraction=1.0), r"validation_fraction must be a float in \[0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(epochs=-1), "epochs must be an int >= 0"),
+        (dict(batch_size=0), "batch_size must be an int >= 1"),
+        (dict(learning_rate=0.0), "learning_rate must be a float > 0"),
+        (dict(validation_fraction=1.0), r"validation_fraction must be a float in \[0, 1\)"),
+    ],
+)
 def test_train_config_rejects_bad_settings(kw, match):
     with pytest.raises(ValueError, match=match):
         train_config(**kw)
@@ -238,17 +277,30 @@ def test_l2_through_the_optimizer_matches_l2_in_the_graph(tied):
     reference, fast = build(tied=tied).double(), build(tied=tied).double()
     config = train_config(epochs=3, batch_size=16, learning_rate=0.01)
     graph_history = engine.fit(
-        reference, reconstruction_objective(reference, reference.weight_matrices(), l2=0.05), X,
-        params=list(reference.parameters()), config=config, generator=torch.Generator().manual_seed(0))
+        reference,
+        reconstruction_objective(reference, reference.weight_matrices(), l2=0.05),
+        X,
+        params=list(reference.parameters()),
+        config=config,
+        generator=torch.Generator().manual_seed(0),
+    )
     opt_history = engine.fit(
-        fast, reconstruction_objective(fast), X, params=list(fast.parameters()), config=config,
-        generator=torch.Generator().manual_seed(0), l2_weights=fast.weight_matrices(), l2=0.05)
+        fast,
+        reconstruction_objective(fast),
+        X,
+        params=list(fast.parameters()),
+        config=config,
+        generator=torch.Generator().manual_seed(0),
+        l2_weights=fast.weight_matrices(),
+        l2=0.05,
+    )
     for (name, a), b in zip(reference.state_dict().items(), fast.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11, msg=name)
     # the in-graph l2 part is a per-batch mean, the engine's the end-of-epoch value: close, not equal
     assert opt_history[-1]["l2"] == pytest.approx(graph_history[-1]["l2"], rel=0.05)
     assert "l2" in opt_history[-1] and opt_history[-1]["loss"] == pytest.approx(
-        opt_history[-1]["reconstruction"] + opt_history[-1]["l2"])
+        opt_history[-1]["reconstruction"] + opt_history[-1]["l2"]
+    )
 
 
 def test_learning_rate_at_constant_and_cosine():
@@ -276,7 +328,7 @@ def test_cosine_schedule_matches_torch_cosine_annealing_in_float64():
         perm = torch.randperm(len(X), generator=generator)
         for i in range(len(X) // 16):
             optimizer.zero_grad()
-            loss_fn(X[perm[i * 16:(i + 1) * 16]])[0].backward()
+            loss_fn(X[perm[i * 16 : (i + 1) * 16]])[0].backward()
             optimizer.step()
         schedule.step()
     for (name, got), want in zip(model.state_dict().items(), reference.state_dict().values()):
@@ -296,7 +348,7 @@ def reference_adam_step(params, state, lr, t, b1=0.9, b2=0.999, eps=1e-8):
             m, v = state.setdefault(p, (torch.zeros_like(p), torch.zeros_like(p)))
             m.mul_(b1).add_(p.grad, alpha=1 - b1)
             v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
-            m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+            m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
             p.sub_(lr * m_hat / (v_hat.sqrt() + eps))
 
 
@@ -313,7 +365,7 @@ def test_adam_start_step_matches_adam_with_an_offset_step_count_in_float64(start
         perm = torch.randperm(len(X), generator=generator)
         for i in range(len(X) // 16):
             reference.zero_grad()
-            loss_fn(X[perm[i * 16:(i + 1) * 16]])[0].backward()
+            loss_fn(X[perm[i * 16 : (i + 1) * 16]])[0].backward()
             t += 1
             reference_adam_step(list(reference.parameters()), state, 0.01, t)
     for (name, got), want in zip(model.state_dict().items(), reference.state_dict().values()):

@@ -1,4 +1,5 @@
 """AutoencoderTransformer: the scikit-learn contract, denoising, errors, composition."""
+
 import pickle
 
 import numpy as np
@@ -165,8 +166,9 @@ def test_bce_rejects_data_outside_the_unit_interval(X, shift):
 @pytest.mark.slow
 def test_pipeline_scaler_autoencoder_logistic_regression(digits):
     X, y = digits
-    pipe = make_pipeline(MinMaxScaler(), make(hidden_layer_sizes=(32,), epochs=10),
-                         LogisticRegression(max_iter=500))
+    pipe = make_pipeline(
+        MinMaxScaler(), make(hidden_layer_sizes=(32,), epochs=10), LogisticRegression(max_iter=500)
+    )
     pipe.fit(X[:1000], y[:1000])
     assert pipe.predict(X[1000:]).shape == (797,)
     assert pipe.score(X[1000:], y[1000:]) > 0.8  # ten classes: chance is 0.1
@@ -183,42 +185,62 @@ def test_grid_search_over_hidden_layer_sizes(X):
 # -- parameters and errors ---------------------------------------------------------------
 def test_init_stores_params_untouched():
     sizes, rng = [12, 6], np.random.RandomState(3)
-    params = dict(hidden_layer_sizes=sizes, activation="nope", tied=0, l2=-1.0, loss="nope",
-                  corruption="nope", corruption_level=7, code_activation="nope", epochs=-3,
-                  batch_size=0, learning_rate="fast", validation_fraction=2.0, patience=0,
-                  device="nowhere", random_state=rng, verbose=1)
+    params = dict(
+        hidden_layer_sizes=sizes,
+        activation="nope",
+        tied=0,
+        l2=-1.0,
+        loss="nope",
+        corruption="nope",
+        corruption_level=7,
+        code_activation="nope",
+        epochs=-3,
+        batch_size=0,
+        learning_rate="fast",
+        validation_fraction=2.0,
+        patience=0,
+        device="nowhere",
+        random_state=rng,
+        verbose=1,
+    )
     got = AutoencoderTransformer(**params).get_params()
     assert {k: got[k] for k in params} == params
     assert got["hidden_layer_sizes"] is sizes and got["random_state"] is rng
 
 
-@pytest.mark.parametrize("params, match", [
-    (dict(activation="swish"), "activation='swish' is not allowed"),
-    (dict(code_activation="swish"), "code_activation='swish' is not allowed"),
-    (dict(loss="mae"), "loss='mae' is not allowed: loss must be one of 'mse', 'bce'; did you mean 'mse'"),
-    (dict(corruption="salt"), "corruption='salt' is not allowed"),
-    (dict(corruption="gaussian", corruption_level=-1.0), "corruption_level must be a float >= 0"),
-    (dict(corruption="masking", corruption_level=1.0), r"drop rate must lie in \[0, 1\)"),
-    (dict(l2=-0.1), "l2 must be a float >= 0"),
-    (dict(epochs=-1), "epochs must be an int >= 0"),
-    (dict(batch_size=0), "batch_size must be an int >= 1"),
-    (dict(hidden_layer_sizes=()), "hidden_layer_sizes=\\(\\) is not allowed"),
-    (dict(training="layerwise", layerwise_step_count="global"), "layerwise_step_count='global'"),
-    (dict(learning_rate_schedule="step"), "learning_rate_schedule='step'"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(activation="swish"), "activation='swish' is not allowed"),
+        (dict(code_activation="swish"), "code_activation='swish' is not allowed"),
+        (dict(loss="mae"), "loss='mae' is not allowed: loss must be one of 'mse', 'bce'; did you mean 'mse'"),
+        (dict(corruption="salt"), "corruption='salt' is not allowed"),
+        (dict(corruption="gaussian", corruption_level=-1.0), "corruption_level must be a float >= 0"),
+        (dict(corruption="masking", corruption_level=1.0), r"drop rate must lie in \[0, 1\)"),
+        (dict(l2=-0.1), "l2 must be a float >= 0"),
+        (dict(epochs=-1), "epochs must be an int >= 0"),
+        (dict(batch_size=0), "batch_size must be an int >= 1"),
+        (dict(hidden_layer_sizes=()), "hidden_layer_sizes=\\(\\) is not allowed"),
+        (dict(training="layerwise", layerwise_step_count="global"), "layerwise_step_count='global'"),
+        (dict(learning_rate_schedule="step"), "learning_rate_schedule='step'"),
+    ],
+)
 def test_bad_params_raise_at_fit_not_init(X, params, match):
     est = make(**params)  # no error here
     with pytest.raises(ValueError, match=match):
         est.fit(X)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.array([[0.0, np.nan], [1.0, 2.0]]), "Input X contains NaN"),
-    (np.array([[0.0, np.inf], [1.0, 2.0]]), "Input X contains infinity"),
-    (np.arange(4.0), "Expected 2D array, got 1D array"),
-    (np.zeros((0, 4)), r"Found array with 0 sample\(s\)"),
-    (np.array([["a", "b"], ["c", "d"]]), "could not convert string to float"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.array([[0.0, np.nan], [1.0, 2.0]]), "Input X contains NaN"),
+        (np.array([[0.0, np.inf], [1.0, 2.0]]), "Input X contains infinity"),
+        (np.arange(4.0), "Expected 2D array, got 1D array"),
+        (np.zeros((0, 4)), r"Found array with 0 sample\(s\)"),
+        (np.array([["a", "b"], ["c", "d"]]), "could not convert string to float"),
+    ],
+)
 def test_bad_input_at_fit(bad, match):
     with pytest.raises(ValueError, match=match):
         make().fit(bad)
@@ -233,8 +255,9 @@ def test_bad_input_after_fit(fitted, X):
         fitted.reconstruct(X[:, :10])
     with pytest.raises(ValueError, match="Input X contains NaN"):
         fitted.transform(np.full((2, 64), np.nan))
-    with pytest.raises(ValueError, match="codes have 5 features, but the coding layer of "
-                                         "AutoencoderTransformer has 8"):
+    with pytest.raises(
+        ValueError, match="codes have 5 features, but the coding layer of AutoencoderTransformer has 8"
+    ):
         fitted.inverse_transform(np.zeros((3, 5)))
 
 
@@ -272,8 +295,13 @@ def fine_tune_configs(monkeypatch):
 
 def test_fine_tuning_uses_a_tenth_of_the_learning_rate_by_default(X, fine_tune_configs):
     make(training="layerwise", layerwise_epochs=1, fine_tune_epochs=1, learning_rate=0.02).fit(X)
-    make(training="layerwise", layerwise_epochs=1, fine_tune_epochs=1, learning_rate=0.02,
-         fine_tune_learning_rate=0.005).fit(X)
+    make(
+        training="layerwise",
+        layerwise_epochs=1,
+        fine_tune_epochs=1,
+        learning_rate=0.02,
+        fine_tune_learning_rate=0.005,
+    ).fit(X)
     assert [c.learning_rate for c in fine_tune_configs] == [pytest.approx(0.002), 0.005]
     with pytest.raises(ValueError, match="fine_tune_learning_rate"):
         make(fine_tune_learning_rate=0.0).fit(X)
@@ -281,17 +309,29 @@ def test_fine_tuning_uses_a_tenth_of_the_learning_rate_by_default(X, fine_tune_c
 
 def test_shared_step_count_runs_on_into_fine_tuning(X, fine_tune_configs):
     for step_count in ("per_phase", "shared"):
-        make(training="layerwise", layerwise_epochs=(2, 1), fine_tune_epochs=1, batch_size=16,
-             layerwise_step_count=step_count).fit(X)
+        make(
+            training="layerwise",
+            layerwise_epochs=(2, 1),
+            fine_tune_epochs=1,
+            batch_size=16,
+            layerwise_step_count=step_count,
+        ).fit(X)
     assert [c.adam_start_step for c in fine_tune_configs] == [0, 3 * (len(X) // 16)]
 
 
 def test_cosine_schedule_anneals_end_to_end_training_and_fine_tuning_not_the_phases(X):
-    est = make(training="layerwise", layerwise_epochs=1, fine_tune_epochs=4,
-               learning_rate=0.02, learning_rate_schedule="cosine").fit(X)
+    est = make(
+        training="layerwise",
+        layerwise_epochs=1,
+        fine_tune_epochs=4,
+        learning_rate=0.02,
+        learning_rate_schedule="cosine",
+    ).fit(X)
     rates = {r["phase"]: r.get("learning_rate") for r in est.history_ if r["epoch"] == 1}
     assert rates == {"layer 1": None, "layer 2": None, "fine-tune": pytest.approx(0.002)}
     fine = [r["learning_rate"] for r in est.history_ if r["phase"] == "fine-tune"]
-    assert fine == pytest.approx([0.002, 0.001 * (1 + np.cos(np.pi / 4)), 0.001, 0.001 * (1 - np.cos(np.pi / 4))])
+    assert fine == pytest.approx(
+        [0.002, 0.001 * (1 + np.cos(np.pi / 4)), 0.001, 0.001 * (1 - np.cos(np.pi / 4))]
+    )
     end_to_end = make(epochs=2, learning_rate_schedule="cosine").fit(X).history_
     assert [r["learning_rate"] for r in end_to_end] == pytest.approx([0.01, 0.005])

@@ -1,4 +1,5 @@
 """Outputs are replaced whole or not at all, as strict JSON, with the modes the umask asks for."""
+
 import contextlib
 import json
 import math
@@ -92,25 +93,46 @@ def _refuse(constant):
 
 def test_json_is_strict_non_finite_floats_become_null(tmp_path):
     path = tmp_path / "m.json"
-    obj = {"loss": math.nan, "best": -math.inf, "curve": [1.0, math.inf, (2, math.nan)],
-           "deep": {"deeper": [{"x": float("-inf")}]}, "fine": 0.5}
+    obj = {
+        "loss": math.nan,
+        "best": -math.inf,
+        "curve": [1.0, math.inf, (2, math.nan)],
+        "deep": {"deeper": [{"x": float("-inf")}]},
+        "fine": 0.5,
+    }
     write_json_atomic(path, obj)
     text = path.read_text()
     assert text.endswith("}\n") and text.startswith('{\n  "loss": null')  # indent 2, newline
     assert json.loads(text, parse_constant=_refuse) == {
-        "loss": None, "best": None, "curve": [1.0, None, [2, None]],
-        "deep": {"deeper": [{"x": None}]}, "fine": 0.5}
+        "loss": None,
+        "best": None,
+        "curve": [1.0, None, [2, None]],
+        "deep": {"deeper": [{"x": None}]},
+        "fine": 0.5,
+    }
 
 
 def test_json_converts_numpy_values(tmp_path):
     path = tmp_path / "m.json"
-    obj = {"n": np.int64(3), "mse": np.float32(0.25), "bad": np.float64("nan"), "ok": np.bool_(True),
-           "curve": np.array([0.5, np.inf, -np.inf, np.nan]), "grid": np.arange(4).reshape(2, 2),
-           "by_label": {np.int64(7): np.float32("nan")}}
+    obj = {
+        "n": np.int64(3),
+        "mse": np.float32(0.25),
+        "bad": np.float64("nan"),
+        "ok": np.bool_(True),
+        "curve": np.array([0.5, np.inf, -np.inf, np.nan]),
+        "grid": np.arange(4).reshape(2, 2),
+        "by_label": {np.int64(7): np.float32("nan")},
+    }
     write_json_atomic(path, obj)
     assert json.loads(path.read_text(), parse_constant=_refuse) == {
-        "n": 3, "mse": 0.25, "bad": None, "ok": True, "curve": [0.5, None, None, None],
-        "grid": [[0, 1], [2, 3]], "by_label": {"7": None}}
+        "n": 3,
+        "mse": 0.25,
+        "bad": None,
+        "ok": True,
+        "curve": [0.5, None, None, None],
+        "grid": [[0, 1], [2, 3]],
+        "by_label": {"7": None},
+    }
 
 
 def test_json_that_cannot_be_written_keeps_the_old_file(tmp_path):
@@ -123,8 +145,11 @@ def test_json_that_cannot_be_written_keeps_the_old_file(tmp_path):
 
 
 # -- modes -----------------------------------------------------------------------------------
-@pytest.mark.parametrize(("mask", "file_mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)],
-                         ids=["umask022", "umask077", "umask002"])
+@pytest.mark.parametrize(
+    ("mask", "file_mode"),
+    [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)],
+    ids=["umask022", "umask077", "umask002"],
+)
 def test_files_get_the_mode_open_would_give(tmp_path, mask, file_mode):
     with umask(mask):
         files.write_text_atomic(tmp_path / "a.txt", "a")
@@ -134,10 +159,12 @@ def test_files_get_the_mode_open_would_give(tmp_path, mask, file_mode):
     assert {mode_of(p) for p in tmp_path.iterdir()} == {file_mode}
 
 
-@pytest.mark.parametrize(("mask", "file_mode", "dir_mode"),
-                         [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)], ids=["umask022", "umask077"])
-def test_directories_and_what_others_write_in_them_get_umask_modes(tmp_path, mask, file_mode,
-                                                                     dir_mode):
+@pytest.mark.parametrize(
+    ("mask", "file_mode", "dir_mode"),
+    [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)],
+    ids=["umask022", "umask077"],
+)
+def test_directories_and_what_others_write_in_them_get_umask_modes(tmp_path, mask, file_mode, dir_mode):
     outside = tmp_path / "outside.txt"
     outside.write_text("not ours")
     outside.chmod(0o640)

@@ -1,5 +1,6 @@
 """The fused reconstruction loss against the plain autograd formulation (float64) and finite
 differences: same value, same gradient for every parameter, tied or not, any depth."""
+
 import pytest
 import torch
 
@@ -38,7 +39,9 @@ def grads(m, loss_value):
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, found)]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['hidden_sizes']}-{c['activation']}-tied{c['tied']}")
+@pytest.mark.parametrize(
+    "case", CASES, ids=lambda c: f"{c['hidden_sizes']}-{c['activation']}-tied{c['tied']}"
+)
 @pytest.mark.parametrize("loss", ["mse", "bce"])
 def test_fused_loss_and_gradients_equal_plain_autograd(case, loss):
     out_act = "sigmoid" if loss == "bce" else "linear"
@@ -65,8 +68,7 @@ def test_fused_gradients_match_finite_differences(tied):
     x = torch.rand(4, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     specs, tensors = m.chain()
     inputs = tuple(t.detach().clone().requires_grad_(True) for t in tensors)
-    assert torch.autograd.gradcheck(
-        lambda *ts: fused_reconstruction_loss(x, x, specs, ts, "mse"), inputs)
+    assert torch.autograd.gradcheck(lambda *ts: fused_reconstruction_loss(x, x, specs, ts, "mse"), inputs)
 
 
 def test_input_gradient_when_the_input_requires_it():
@@ -81,5 +83,10 @@ def test_input_gradient_when_the_input_requires_it():
 def test_chain_shares_the_tied_weight():
     m = model(hidden_sizes=(5, 3), tied=True, activation="elu")
     specs, tensors = m.chain()
-    assert [s.weight for s in specs] == [0, 2, 2, 0] and [s.transposed for s in specs] == [False, False, True, True]
+    assert [s.weight for s in specs] == [0, 2, 2, 0] and [s.transposed for s in specs] == [
+        False,
+        False,
+        True,
+        True,
+    ]
     assert len(tensors) == 6  # 2 weights + 4 biases

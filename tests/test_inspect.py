@@ -1,4 +1,5 @@
 """aekit.inspect: checked against brute force on tiny seeded models and data."""
+
 import numpy as np
 import pytest
 import torch
@@ -28,8 +29,12 @@ def _brute_force_activations(module, X, layer):
 
 
 def test_activations_match_encode(module, X):
-    np.testing.assert_allclose(ai.activations(module, X, 1, batch_size=64),
-                               _brute_force_activations(module, X, 1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ai.activations(module, X, 1, batch_size=64),
+        _brute_force_activations(module, X, 1),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     assert ai.activations(module, X).shape == (200, 4)  # default: the coding layer
 
 
@@ -80,8 +85,12 @@ def test_maximize_activation_beats_every_instance(module, X, layer):
     # Layer 2 is not concave in x, so this is not guaranteed in general; it holds for this
     # seeded model by a wide margin (> 0.5), which is what the test pins down.
     assert np.all(final > acts.max(axis=0))
-    np.testing.assert_allclose(final, _brute_force_activations(module, inputs, layer)
-                               [np.arange(len(final)), np.arange(len(final))], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        final,
+        _brute_force_activations(module, inputs, layer)[np.arange(len(final)), np.arange(len(final))],
+        rtol=1e-5,
+        atol=1e-6,
+    )
     # the model is untouched: same weights, no gradients, same mode
     for name, value in module.state_dict().items():
         assert torch.equal(value, state[name]), name
@@ -123,8 +132,7 @@ def test_linear_probe_beats_chance(module):
     y = rng.integers(0, 3, size=300)
     X = (centres[y] + 0.15 * rng.standard_normal((300, N_INPUTS))).astype(np.float32)
     codes = ai.activations(module, X)  # 4-D codes of a random network still carry the classes
-    result = ai.linear_probe(codes[:200], y[:200], codes[200:], y[200:],
-                             X_train=X[:200], X_test=X[200:])
+    result = ai.linear_probe(codes[:200], y[:200], codes[200:], y[200:], X_train=X[:200], X_test=X[200:])
     assert set(result) == {"codes", "raw", "pca", "n_components"}
     assert result["n_components"] == 4
     for key in ("codes", "raw", "pca"):

@@ -1,4 +1,5 @@
 """aekit.io: save / load round trips, atomic writes, and clear errors on bad model directories."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,7 @@ def X():
 
 
 def fitted(X, **params):
-    settings = dict(hidden_layer_sizes=(6, 3), epochs=2, batch_size=16, device="cpu",
-                    random_state=0, l2=1e-4)
+    settings = dict(hidden_layer_sizes=(6, 3), epochs=2, batch_size=16, device="cpu", random_state=0, l2=1e-4)
     return AutoencoderTransformer(**{**settings, **params}).fit(X)
 
 
@@ -52,8 +52,11 @@ def test_round_trip_gives_identical_outputs(X, tmp_path, tied, loss):
     np.testing.assert_array_equal(loaded.reconstruct(X), model.reconstruct(X))
     assert loaded.score(X) == model.score(X)
     assert loaded.get_params() == model.get_params()
-    assert (loaded.history_, loaded.n_iter_, loaded.n_features_in_) == \
-           (model.history_, model.n_iter_, model.n_features_in_)
+    assert (loaded.history_, loaded.n_iter_, loaded.n_features_in_) == (
+        model.history_,
+        model.n_iter_,
+        model.n_features_in_,
+    )
 
 
 def test_config_json_contents(model, saved):
@@ -68,8 +71,14 @@ def test_config_json_contents(model, saved):
 
 def test_tied_model_stores_no_decoder_weights(saved):
     keys = set(safetensors.torch.load_file(saved / "model.safetensors"))
-    assert keys == {"encoder.layers.0.weight", "encoder.layers.0.bias", "encoder.layers.1.weight",
-                    "encoder.layers.1.bias", "decoders.0.bias", "decoders.1.bias"}
+    assert keys == {
+        "encoder.layers.0.weight",
+        "encoder.layers.0.bias",
+        "encoder.layers.1.weight",
+        "encoder.layers.1.bias",
+        "decoders.0.bias",
+        "decoders.1.bias",
+    }
 
 
 def test_random_state_object_is_saved_as_null(X, tmp_path, caplog):
@@ -215,40 +224,67 @@ def _wrong_dtype(state):
 
 BAD_DIRECTORIES = {
     "path missing": (lambda p: p.rename(p.with_name("gone")), "model", "no such model directory"),
-    "path is a file": (lambda p: (p.rename(p.with_name("gone")), p.write_text("x")),
-                       "model", "not a directory"),
+    "path is a file": (
+        lambda p: (p.rename(p.with_name("gone")), p.write_text("x")),
+        "model",
+        "not a directory",
+    ),
     "config missing": (lambda p: (p / "config.json").unlink(), "config.json", "is missing"),
-    "config not JSON": (lambda p: (p / "config.json").write_text("{nope"), "config.json",
-                        "not valid JSON"),
-    "config not an object": (lambda p: (p / "config.json").write_text("[1]"), "config.json",
-                             "not an aekit model config"),
-    "wrong format": (lambda p: edit_config(p, format="keras"), "config.json",
-                     "not an aekit model config"),
-    "newer format": (lambda p: edit_config(p, format_version=3), "config.json",
-                     "format_version 3.*upgrade aekit"),
-    "bad format_version": (lambda p: edit_config(p, format_version="1"), "config.json",
-                           "not a positive integer"),
-    "unknown estimator": (lambda p: edit_config(p, estimator="Pickle"), "config.json",
-                          "estimator 'Pickle'"),
-    "unknown parameter": (lambda p: edit_config(p, params={"colour": "red"}), "config.json",
-                          "parameters.*colour"),
-    "bad module config": (lambda p: edit_config(p, module={"n_inputs": 8, "depth": 2}),
-                          "config.json", "not a valid StackedConfig"),
-    "weights missing": (lambda p: (p / "model.safetensors").unlink(), "model.safetensors",
-                        "is missing"),
-    "weights random bytes": (lambda p: (p / "model.safetensors").write_bytes(
-        np.random.default_rng(0).bytes(300)), "model.safetensors", "not a readable safetensors"),
-    "weights truncated": (lambda p: (p / "model.safetensors").write_bytes(
-        (p / "model.safetensors").read_bytes()[:-7]), "model.safetensors",
-        "not a readable safetensors"),
-    "missing key": (lambda p: edit_weights(p, _missing_key), "model.safetensors",
-                    r"missing weights \['encoder.layers.1.bias'\]"),
-    "extra key": (lambda p: edit_weights(p, _extra_key), "model.safetensors",
-                  r"unexpected weights \['decoders.0.weight'\]"),
-    "wrong shape": (lambda p: edit_weights(p, _wrong_shape), "model.safetensors",
-                    r"'encoder.layers.0.weight' has shape \(5, 8\) but config.json says \(6, 8\)"),
-    "wrong dtype": (lambda p: edit_weights(p, _wrong_dtype), "model.safetensors",
-                    "dtype torch.float64"),
+    "config not JSON": (lambda p: (p / "config.json").write_text("{nope"), "config.json", "not valid JSON"),
+    "config not an object": (
+        lambda p: (p / "config.json").write_text("[1]"),
+        "config.json",
+        "not an aekit model config",
+    ),
+    "wrong format": (lambda p: edit_config(p, format="keras"), "config.json", "not an aekit model config"),
+    "newer format": (
+        lambda p: edit_config(p, format_version=3),
+        "config.json",
+        "format_version 3.*upgrade aekit",
+    ),
+    "bad format_version": (
+        lambda p: edit_config(p, format_version="1"),
+        "config.json",
+        "not a positive integer",
+    ),
+    "unknown estimator": (lambda p: edit_config(p, estimator="Pickle"), "config.json", "estimator 'Pickle'"),
+    "unknown parameter": (
+        lambda p: edit_config(p, params={"colour": "red"}),
+        "config.json",
+        "parameters.*colour",
+    ),
+    "bad module config": (
+        lambda p: edit_config(p, module={"n_inputs": 8, "depth": 2}),
+        "config.json",
+        "not a valid StackedConfig",
+    ),
+    "weights missing": (lambda p: (p / "model.safetensors").unlink(), "model.safetensors", "is missing"),
+    "weights random bytes": (
+        lambda p: (p / "model.safetensors").write_bytes(np.random.default_rng(0).bytes(300)),
+        "model.safetensors",
+        "not a readable safetensors",
+    ),
+    "weights truncated": (
+        lambda p: (p / "model.safetensors").write_bytes((p / "model.safetensors").read_bytes()[:-7]),
+        "model.safetensors",
+        "not a readable safetensors",
+    ),
+    "missing key": (
+        lambda p: edit_weights(p, _missing_key),
+        "model.safetensors",
+        r"missing weights \['encoder.layers.1.bias'\]",
+    ),
+    "extra key": (
+        lambda p: edit_weights(p, _extra_key),
+        "model.safetensors",
+        r"unexpected weights \['decoders.0.weight'\]",
+    ),
+    "wrong shape": (
+        lambda p: edit_weights(p, _wrong_shape),
+        "model.safetensors",
+        r"'encoder.layers.0.weight' has shape \(5, 8\) but config.json says \(6, 8\)",
+    ),
+    "wrong dtype": (lambda p: edit_weights(p, _wrong_dtype), "model.safetensors", "dtype torch.float64"),
 }
 
 

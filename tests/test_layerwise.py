@@ -1,5 +1,6 @@
 """Greedy layer-wise training: both methods, frozen and cached lower layers,
 per-phase settings, stacked denoising, fine-tuning."""
+
 import json
 
 import numpy as np
@@ -16,13 +17,22 @@ N_BATCHES = 1797 // 150  # batches per epoch of the digits at the default batch 
 
 
 def make_module(sizes=(32, 16), tied=True, loss="mse", seed=0):
-    config = StackedConfig(n_inputs=64, hidden_sizes=sizes, tied=tied,
-                           output_activation="sigmoid" if loss == "bce" else "linear")
+    config = StackedConfig(
+        n_inputs=64, hidden_sizes=sizes, tied=tied, output_activation="sigmoid" if loss == "bce" else "linear"
+    )
     return StackedAutoencoder(config, torch.Generator().manual_seed(seed))
 
 
-LAYERWISE = dict(method="phases", epochs=4, learning_rate=0.01, l2=0.0, corruption=None,
-                 corruption_level=0.0, batch_size=150, step_count="per_phase")
+LAYERWISE = dict(
+    method="phases",
+    epochs=4,
+    learning_rate=0.01,
+    l2=0.0,
+    corruption=None,
+    corruption_level=0.0,
+    batch_size=150,
+    step_count="per_phase",
+)
 
 
 def Objective(loss="mse", l2=0.0, corruption=None, corruption_level=0.0):
@@ -32,11 +42,15 @@ def Objective(loss="mse", l2=0.0, corruption=None, corruption_level=0.0):
 def train(module, X, *, seed=1, objective=None, callbacks=(), fine_tune_epochs=0, **config):
     """Layer-wise phases (then fine-tuning at a tenth of the step size, as the estimator does)."""
     layerwise = LayerwiseConfig(**{**LAYERWISE, **config})
-    fine_tune = train_config(epochs=fine_tune_epochs, batch_size=layerwise.batch_size,
-                             learning_rate=0.001) if fine_tune_epochs else None
+    fine_tune = (
+        train_config(epochs=fine_tune_epochs, batch_size=layerwise.batch_size, learning_rate=0.001)
+        if fine_tune_epochs
+        else None
+    )
     plan = Plan(objective or Objective(), layerwise=layerwise, fine_tune=fine_tune)
-    return train_autoencoder(module, X, plan, generator=torch.Generator().manual_seed(seed),
-                             callbacks=callbacks)
+    return train_autoencoder(
+        module, X, plan, generator=torch.Generator().manual_seed(seed), callbacks=callbacks
+    )
 
 
 def state(module):
@@ -87,8 +101,12 @@ def test_phase_freezes_lower_layers_and_runs_them_once(digits, tied, monkeypatch
     for j, encoder in enumerate(module.encoder.layers):  # the unfused calls: filling the caches
         encoder.register_forward_hook(lambda layer, i, o, j=j: calls.__setitem__(j, calls[j] + 1))
     snapshots = {"layer 0": state(module)}  # phase label -> state after its last epoch
-    history = train(module, X, epochs=(2, 3, 4),
-                    callbacks=[lambda record: snapshots.__setitem__(record["phase"], state(module))])
+    history = train(
+        module,
+        X,
+        epochs=(2, 3, 4),
+        callbacks=[lambda record: snapshots.__setitem__(record["phase"], state(module))],
+    )
 
     # each encoder runs once per training batch of its own phase, plus once to fill the
     # cache of the next phase; never during later phases' epochs
@@ -127,8 +145,7 @@ def test_result_has_the_end_to_end_architecture(digits, method, tied):
     module = make_module((32, 16, 8), tied)
     train(module, digits[0], method=method, epochs=1)
     reference = make_module((32, 16, 8), tied, seed=5).state_dict()
-    assert {n: t.shape for n, t in module.state_dict().items()} == \
-        {n: t.shape for n, t in reference.items()}
+    assert {n: t.shape for n, t in module.state_dict().items()} == {n: t.shape for n, t in reference.items()}
     assert module.config == make_module((32, 16, 8), tied).config
     if tied:  # a tied phase is tied: the decoder still reads the encoder's weight
         for encoder, decoder in zip(module.encoder.layers, module.decoders):
@@ -144,9 +161,17 @@ def test_separate_and_phases_give_the_same_weights(digits, tied, loss, corruptio
     results = []
     for method in ("phases", "separate"):
         module = make_module((32, 16), tied, loss, seed=3)
-        history = train(module, digits[0], method=method, epochs=(2, 3), l2=(1e-3, 0.0),
-                        corruption=corruption, corruption_level=level, objective=Objective(loss),
-                        step_count=step_count)
+        history = train(
+            module,
+            digits[0],
+            method=method,
+            epochs=(2, 3),
+            l2=(1e-3, 0.0),
+            corruption=corruption,
+            corruption_level=level,
+            objective=Objective(loss),
+            step_count=step_count,
+        )
         results.append((state(module), [r["loss"] for r in history]))
     (phases, phase_losses), (separate, separate_losses) = results
     assert phase_losses == separate_losses
@@ -160,6 +185,7 @@ def test_step_count_per_phase_or_running_on_across_phases(digits, method, step_c
     """Each phase and fine-tuning get a fresh Adam; "shared" starts its step count where the
     earlier phases' steps end (the book's one TF1 optimizer), "per_phase" at 0."""
     from aekit import engine
+
     starts, make_optimizer = [], engine.make_optimizer
 
     def recording(params, learning_rate, l2_weights=(), l2=0.0, start_step=0):
@@ -167,8 +193,14 @@ def test_step_count_per_phase_or_running_on_across_phases(digits, method, step_c
         return make_optimizer(params, learning_rate, l2_weights, l2, start_step)
 
     monkeypatch.setattr(engine, "make_optimizer", recording)
-    train(make_module((32, 16, 8)), digits[0], method=method, epochs=(2, 1, 3),
-          fine_tune_epochs=1, step_count=step_count)
+    train(
+        make_module((32, 16, 8)),
+        digits[0],
+        method=method,
+        epochs=(2, 1, 3),
+        fine_tune_epochs=1,
+        step_count=step_count,
+    )
     shared = [0, 2 * N_BATCHES, 3 * N_BATCHES, 6 * N_BATCHES]
     assert starts == (shared if step_count == "shared" else [0, 0, 0, 0])
 
@@ -180,45 +212,65 @@ def test_shared_step_count_changes_the_later_phases_only(digits):
         history = train(module, digits[0], epochs=2, step_count=step_count)
         runs[step_count] = by_phase(history)
     assert runs["per_phase"]["layer 1"] == [
-        {**r, "seconds": p["seconds"]} for r, p in zip(runs["shared"]["layer 1"], runs["per_phase"]["layer 1"])]
+        {**r, "seconds": p["seconds"]}
+        for r, p in zip(runs["shared"]["layer 1"], runs["per_phase"]["layer 1"])
+    ]
     assert runs["per_phase"]["layer 2"][0]["loss"] != runs["shared"]["layer 2"][0]["loss"]
 
 
 def test_per_phase_epochs_give_records_per_phase(digits):
-    history = train(make_module((32, 16, 8)), digits[0], epochs=[1, 0, 3],
-                    learning_rate=(0.01, 0.02, 0.005))
+    history = train(make_module((32, 16, 8)), digits[0], epochs=[1, 0, 3], learning_rate=(0.01, 0.02, 0.005))
     assert [r["phase"] for r in history] == ["layer 1"] + ["layer 3"] * 3
     assert [r["epoch"] for r in history] == [1, 1, 2, 3]
 
 
-@pytest.mark.parametrize("field,value", [
-    ("epochs", (2, 2)), ("learning_rate", (0.01,) * 4), ("l2", (0.0, 0.0)),
-    ("corruption", ("gaussian", None)), ("corruption_level", (0.1, 0.1, 0.1, 0.1)),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("epochs", (2, 2)),
+        ("learning_rate", (0.01,) * 4),
+        ("l2", (0.0, 0.0)),
+        ("corruption", ("gaussian", None)),
+        ("corruption_level", (0.1, 0.1, 0.1, 0.1)),
+    ],
+)
 def test_wrong_length_per_phase_setting_raises(digits, field, value):
     with pytest.raises(ValueError, match=f"layer-wise {field} has {len(value)} values.*3 layers"):
         train(make_module((32, 16, 8)), digits[0], **{field: value})
 
 
-@pytest.mark.parametrize("settings,message", [
-    (dict(method="greedy"), "method='greedy' is not allowed"),
-    (dict(epochs=(1, 2), l2=(0.0, 0.0, 0.0)), "different numbers of phases"),
-    (dict(epochs=(1, -1)), "layer 2: epochs=-1 is not allowed"),
-    (dict(epochs=1.5), "epochs must be an int"),
-    (dict(learning_rate=(0.01, 0.0)), "layer 2: learning_rate=0.0 is not allowed"),
-    (dict(corruption=("masking", None), corruption_level=(1.5, 0.0)), "layer 1: corruption_level=1.5 .*='masking'"),
-    (dict(corruption="salt"), "corruption='salt' is not allowed"),
-    (dict(batch_size=0), "batch_size=0 is not allowed"),
-    (dict(step_count="global"), "step_count='global' is not allowed"),
-])
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        (dict(method="greedy"), "method='greedy' is not allowed"),
+        (dict(epochs=(1, 2), l2=(0.0, 0.0, 0.0)), "different numbers of phases"),
+        (dict(epochs=(1, -1)), "layer 2: epochs=-1 is not allowed"),
+        (dict(epochs=1.5), "epochs must be an int"),
+        (dict(learning_rate=(0.01, 0.0)), "layer 2: learning_rate=0.0 is not allowed"),
+        (
+            dict(corruption=("masking", None), corruption_level=(1.5, 0.0)),
+            "layer 1: corruption_level=1.5 .*='masking'",
+        ),
+        (dict(corruption="salt"), "corruption='salt' is not allowed"),
+        (dict(batch_size=0), "batch_size=0 is not allowed"),
+        (dict(step_count="global"), "step_count='global' is not allowed"),
+    ],
+)
 def test_invalid_config_raises(settings, message):
     with pytest.raises(ValueError, match=message):
         LayerwiseConfig(**{**LAYERWISE, **settings})
 
 
 def test_config_round_trips_through_json():
-    config = LayerwiseConfig(**{**LAYERWISE, "method": "separate", "epochs": (2, 3),
-                                "corruption": ("masking", None), "corruption_level": 0.3})
+    config = LayerwiseConfig(
+        **{
+            **LAYERWISE,
+            "method": "separate",
+            "epochs": (2, 3),
+            "corruption": ("masking", None),
+            "corruption_level": 0.3,
+        }
+    )
     assert LayerwiseConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     with pytest.raises(ValueError, match="unknown LayerwiseConfig keys"):
         LayerwiseConfig.from_dict({**config.to_dict(), "epoch": 3})
@@ -267,9 +319,15 @@ def test_fine_tuning_changes_every_layer_and_is_its_own_phase(digits, method):
         if record["phase"] != "fine-tune":
             after_phases.update(state(module))
 
-    history = train(module, digits[0], method=method, epochs=2, fine_tune_epochs=3,
-                    objective=Objective(l2=1e-4, corruption="gaussian", corruption_level=0.05),
-                    callbacks=[remember])
+    history = train(
+        module,
+        digits[0],
+        method=method,
+        epochs=2,
+        fine_tune_epochs=3,
+        objective=Objective(l2=1e-4, corruption="gaussian", corruption_level=0.05),
+        callbacks=[remember],
+    )
     phases = by_phase(history)
     assert list(phases) == ["layer 1", "layer 2", "fine-tune"]
     assert [r["epoch"] for r in phases["fine-tune"]] == [1, 2, 3]

@@ -1,5 +1,6 @@
 """Loss terms, the reconstruction objective (L2 on the right weights, exact gradients) and
 training-time corruption."""
+
 import numpy as np
 import pytest
 import torch
@@ -13,8 +14,10 @@ from aekit.objectives import clean_reconstruction, reconstruction_objective
 
 
 def build(tied=True, hidden=(4, 3), n_inputs=5, seed=0, **kw):
-    return StackedAutoencoder(StackedConfig(n_inputs=n_inputs, hidden_sizes=hidden, tied=tied, **kw),
-                              torch.Generator().manual_seed(seed))
+    return StackedAutoencoder(
+        StackedConfig(n_inputs=n_inputs, hidden_sizes=hidden, tied=tied, **kw),
+        torch.Generator().manual_seed(seed),
+    )
 
 
 # -- loss terms --------------------------------------------------------------------------
@@ -44,7 +47,7 @@ def test_l2_penalty_is_half_sum_of_squares():
     rng = np.random.default_rng(2)
     ws = [rng.normal(size=(3, 4)), rng.normal(size=(5,)), rng.normal(size=(2, 2))]
     got = l2_penalty(torch.from_numpy(w) for w in ws)
-    assert got.item() == pytest.approx(0.5 * sum((w ** 2).sum() for w in ws), rel=1e-12)
+    assert got.item() == pytest.approx(0.5 * sum((w**2).sum() for w in ws), rel=1e-12)
     with pytest.raises(ValueError, match="at least one weight"):
         l2_penalty([])
 
@@ -154,8 +157,9 @@ def test_objective_corrupts_the_input_but_targets_the_clean_batch():
 
     x = torch.ones(50, 20)
     g = torch.Generator().manual_seed(0)
-    loss_fn = reconstruction_objective(forward, [torch.zeros(1)], corruption="masking",
-                                       corruption_level=0.5, generator=g)
+    loss_fn = reconstruction_objective(
+        forward, [torch.zeros(1)], corruption="masking", corruption_level=0.5, generator=g
+    )
     total, parts = loss_fn(x)
     assert 0.3 < (seen[0] == 0).float().mean() < 0.7  # the forward saw a corrupted batch
     assert total.item() == pytest.approx(1.0)  # the loss compares zeros with the clean ones
@@ -200,12 +204,15 @@ def test_no_corruption_returns_the_input():
     assert corruption.corrupt(x, "masking", 0) is x
 
 
-@pytest.mark.parametrize("name, value, match", [
-    ("corruption", "salt", "corruption='salt' is not allowed: corruption must be one of None"),
-    ("corruption", "gausian", "did you mean 'gaussian'"),
-    ("corruption_level", -0.1, "corruption_level must be a float >= 0"),
-    ("corruption_level", float("nan"), "corruption_level must be a float >= 0"),
-])
+@pytest.mark.parametrize(
+    "name, value, match",
+    [
+        ("corruption", "salt", "corruption='salt' is not allowed: corruption must be one of None"),
+        ("corruption", "gausian", "did you mean 'gaussian'"),
+        ("corruption_level", -0.1, "corruption_level must be a float >= 0"),
+        ("corruption_level", float("nan"), "corruption_level must be a float >= 0"),
+    ],
+)
 def test_corruption_parameters_reject_bad_kinds_and_levels(name, value, match):
     param = {"corruption": objectives.CORRUPTION, "corruption_level": objectives.CORRUPTION_LEVEL}[name]
     with pytest.raises(ValueError, match=match):
@@ -217,7 +224,8 @@ def test_a_masking_rate_must_stay_below_one():
         corruption.validate("masking", 1.0)
 
 
-@pytest.mark.parametrize("kind, level", [(None, 0.0), ("gaussian", 0.0), ("gaussian", 2.0),
-                                         ("masking", 0.0), ("masking", 0.99)])
+@pytest.mark.parametrize(
+    "kind, level", [(None, 0.0), ("gaussian", 0.0), ("gaussian", 2.0), ("masking", 0.0), ("masking", 0.99)]
+)
 def test_validate_accepts_good_levels(kind, level):
     corruption.validate(kind, level)

@@ -1,4 +1,5 @@
 """StackedAutoencoder and its layers: shapes, tying, initialisation, a float64 reference."""
+
 import math
 
 import numpy as np
@@ -10,8 +11,9 @@ from aekit.nn import ACTIVATIONS, StackedAutoencoder, StackedConfig, TiedLinear,
 
 
 def build(n_inputs=10, hidden=(8, 6, 4), seed=0, **kw):
-    return StackedAutoencoder(StackedConfig(n_inputs=n_inputs, hidden_sizes=hidden, **kw),
-                              torch.Generator().manual_seed(seed))
+    return StackedAutoencoder(
+        StackedConfig(n_inputs=n_inputs, hidden_sizes=hidden, **kw), torch.Generator().manual_seed(seed)
+    )
 
 
 @pytest.mark.parametrize("hidden", [(3,), (8, 4), (8, 6, 4), (9, 7, 5, 3, 2)])
@@ -47,19 +49,30 @@ def test_tied_decoder_weight_is_the_encoders_transpose_same_storage():
         model.encoder.layers[0].weight.mul_(2.0)
     after = model.decoders[0](h).detach()
     assert not torch.allclose(before, after)
-    torch.testing.assert_close(after, h @ model.encoder.layers[0].weight.detach() + model.decoders[0].bias.detach())
+    torch.testing.assert_close(
+        after, h @ model.encoder.layers[0].weight.detach() + model.decoders[0].bias.detach()
+    )
 
 
 def test_tied_model_has_no_decoder_weight_parameters():
     names = [name for name, _ in build(tied=True).named_parameters()]
     assert not [n for n in names if n.startswith("decoders.") and n.endswith("weight")]
     assert sorted(n for n in names if n.startswith("decoders.")) == [
-        "decoders.0.bias", "decoders.1.bias", "decoders.2.bias"]
+        "decoders.0.bias",
+        "decoders.1.bias",
+        "decoders.2.bias",
+    ]
     # each encoder weight is listed exactly once, also in the state dict
     assert [n for n in names if n.endswith("weight")] == [
-        "encoder.layers.0.weight", "encoder.layers.1.weight", "encoder.layers.2.weight"]
+        "encoder.layers.0.weight",
+        "encoder.layers.1.weight",
+        "encoder.layers.2.weight",
+    ]
     assert [k for k in build(tied=True).state_dict() if k.endswith("weight")] == [
-        "encoder.layers.0.weight", "encoder.layers.1.weight", "encoder.layers.2.weight"]
+        "encoder.layers.0.weight",
+        "encoder.layers.1.weight",
+        "encoder.layers.2.weight",
+    ]
 
 
 def test_untied_model_has_decoder_weight_parameters():
@@ -175,11 +188,23 @@ def test_layer_parameters_tied_and_untied():
 
 
 def test_config_round_trip_and_unknown_keys():
-    config = StackedConfig(n_inputs=7, hidden_sizes=[5, 3], activation="tanh",
-                           output_activation="sigmoid", tied=False, code_activation="linear")
+    config = StackedConfig(
+        n_inputs=7,
+        hidden_sizes=[5, 3],
+        activation="tanh",
+        output_activation="sigmoid",
+        tied=False,
+        code_activation="linear",
+    )
     d = config.to_dict()
-    assert d == {"n_inputs": 7, "hidden_sizes": [5, 3], "activation": "tanh",
-                 "output_activation": "sigmoid", "tied": False, "code_activation": "linear"}
+    assert d == {
+        "n_inputs": 7,
+        "hidden_sizes": [5, 3],
+        "activation": "tanh",
+        "output_activation": "sigmoid",
+        "tied": False,
+        "code_activation": "linear",
+    }
     assert StackedConfig.from_dict(d) == config
     assert StackedConfig.from_dict(d).hidden_sizes == (5, 3)
     with pytest.raises(ValueError, match="unknown StackedConfig keys: \\['depthh'\\]"):
@@ -217,12 +242,18 @@ def numpy_forward(model, x, activation, code_activation, output_activation):
 
 
 @pytest.mark.parametrize("tied", [True, False])
-@pytest.mark.parametrize("acts", [("elu", "elu", "linear"), ("tanh", "linear", "sigmoid"),
-                                  ("relu", "sigmoid", "linear")])
+@pytest.mark.parametrize(
+    "acts", [("elu", "elu", "linear"), ("tanh", "linear", "sigmoid"), ("relu", "sigmoid", "linear")]
+)
 def test_forward_matches_float64_numpy_reference(tied, acts):
     activation, code_activation, output_activation = acts
-    model = build(tied=tied, activation=activation, code_activation=code_activation,
-                  output_activation=output_activation, seed=5).double()
+    model = build(
+        tied=tied,
+        activation=activation,
+        code_activation=code_activation,
+        output_activation=output_activation,
+        seed=5,
+    ).double()
     with torch.no_grad():  # non-zero biases so that their placement is tested too
         for p in model.parameters():
             if p.ndim == 1:

@@ -1,6 +1,7 @@
 """Parameter tables: every estimator checks every parameter before it touches the data or
 trains anything; the docstrings and the command line's flags are the tables'; nested
 parameters of estimators given as parameters."""
+
 import argparse
 import time
 
@@ -45,8 +46,12 @@ def bad_values(constraint):
     raise AssertionError(f"no bad values for {constraint!r}")
 
 
-CASES = [(name, entry.name, value) for name, cls in ALL for entry in params.table(cls)
-         for value in bad_values(entry.param.constraint)]
+CASES = [
+    (name, entry.name, value)
+    for name, cls in ALL
+    for entry in params.table(cls)
+    for value in bad_values(entry.param.constraint)
+]
 # rules between parameters, and a nested parameter of an estimator given as a parameter
 CASES += [
     ("AutoencoderTransformer", "patience", {"patience": 3}),
@@ -82,8 +87,9 @@ def no_training(monkeypatch):
 
 
 @pytest.mark.parametrize("estimator, name, value", CASES, ids=[f"{e}-{n}-{v!r}"[:80] for e, n, v in CASES])
-def test_an_invalid_parameter_fails_before_training_on_mnist_sized_data(estimator, name, value, mnist_sized,
-                                                                        no_training):
+def test_an_invalid_parameter_fails_before_training_on_mnist_sized_data(
+    estimator, name, value, mnist_sized, no_training
+):
     X, y = mnist_sized
     est = ESTIMATORS[estimator]().set_params(**(value if isinstance(value, dict) else {name: value}))
     start = time.perf_counter()
@@ -94,8 +100,11 @@ def test_an_invalid_parameter_fails_before_training_on_mnist_sized_data(estimato
 
 
 def test_the_error_names_the_allowed_values_and_a_close_one():
-    with pytest.raises(ValueError, match=r"activation='rellu' is not allowed: activation must be one of "
-                                         r"'elu', 'relu', .*; did you mean 'relu'\?"):
+    with pytest.raises(
+        ValueError,
+        match=r"activation='rellu' is not allowed: activation must be one of "
+        r"'elu', 'relu', .*; did you mean 'relu'\?",
+    ):
         AutoencoderTransformer(activation="rellu").fit(np.zeros((4, 2)))
     with pytest.raises(ValueError, match=r"learning_rate must be a float > 0"):
         PretrainedClassifier(learning_rate=0).fit(np.zeros((4, 2)), [0, 1, 0, 1])
@@ -106,7 +115,9 @@ def test_the_error_names_the_allowed_values_and_a_close_one():
 def test_the_docstring_documents_every_parameter_of_the_table(name, cls):
     doc = cls.__doc__
     for entry in params.table(cls):
-        header = f"{entry.name} : {entry.param.constraint.doc_type()}, default={params.literal(entry.default)}"
+        header = (
+            f"{entry.name} : {entry.param.constraint.doc_type()}, default={params.literal(entry.default)}"
+        )
         assert header in doc, header
         assert " ".join(entry.param.doc.split())[:60] in " ".join(doc.split())
     assert "{parameters}" not in doc
@@ -117,8 +128,12 @@ def actions(parser: argparse.ArgumentParser, command: str) -> dict:
     return {a.dest: a for a in sub._actions}
 
 
-FLAG_SETS = [("train", AutoencoderTransformer, ""), ("demo", AutoencoderTransformer, ""),
-             ("pretrain", PretrainedClassifier, ""), ("pretrain", AutoencoderTransformer, "autoencoder")]
+FLAG_SETS = [
+    ("train", AutoencoderTransformer, ""),
+    ("demo", AutoencoderTransformer, ""),
+    ("pretrain", PretrainedClassifier, ""),
+    ("pretrain", AutoencoderTransformer, "autoencoder"),
+]
 
 
 @pytest.mark.parametrize("command, cls, prefix", FLAG_SETS)
@@ -132,7 +147,7 @@ def test_command_line_flags_are_the_tables(command, cls, prefix):
             assert dest not in found
             continue
         action = found[dest]
-        assert action.option_strings[:len(flags)] == [f"--{prefix}-{f[2:]}" if prefix else f for f in flags]
+        assert action.option_strings[: len(flags)] == [f"--{prefix}-{f[2:]}" if prefix else f for f in flags]
         assert action.default is None  # the table's default applies
         assert f"(default: {params.literal(entry.default)})" in action.help
         assert " ".join(entry.param.doc.split()).rstrip(".")[:60] in action.help
@@ -140,15 +155,28 @@ def test_command_line_flags_are_the_tables(command, cls, prefix):
         if isinstance(constraint, params.Flag):
             assert isinstance(action, argparse.BooleanOptionalAction)
         elif entry.default is not None:
-            text = ",".join(map(str, entry.default)) if isinstance(entry.default, tuple) else str(entry.default)
+            text = (
+                ",".join(map(str, entry.default)) if isinstance(entry.default, tuple) else str(entry.default)
+            )
             assert action.type(text) == entry.default  # a flag parses its default's text back
         if isinstance(constraint, params.Options) and not isinstance(constraint, params.Flag):
             assert all(str(v).lower() in action.metavar for v in constraint.values)
 
 
 def test_a_flag_reaches_the_estimator_under_its_parameters_name():
-    args = build_parser().parse_args(["pretrain", "--autoencoder-corruption", "none", "--lr-schedule", "cosine",
-                                      "--autoencoder-hidden", "8,4", "--patience", "none"])
+    args = build_parser().parse_args(
+        [
+            "pretrain",
+            "--autoencoder-corruption",
+            "none",
+            "--lr-schedule",
+            "cosine",
+            "--autoencoder-hidden",
+            "8,4",
+            "--patience",
+            "none",
+        ]
+    )
     assert args.autoencoder__corruption is None and args.learning_rate_schedule == "cosine"
     assert args.autoencoder__hidden_layer_sizes == (8, 4) and args.patience is None
 
@@ -167,9 +195,11 @@ def test_nested_parameters_of_the_default_autoencoder():
 def test_grid_search_tunes_a_nested_parameter(digits):
     X, y = digits
     clf = PretrainedClassifier(epochs=3, device="cpu", random_state=0).set_params(
-        autoencoder__hidden_layer_sizes=(16,), autoencoder__epochs=1)
-    search = GridSearchCV(clf, {"autoencoder__corruption_level": [0.0, 0.3],
-                                "autoencoder__corruption": ["masking"]}, cv=2).fit(X[:200], y[:200])
+        autoencoder__hidden_layer_sizes=(16,), autoencoder__epochs=1
+    )
+    search = GridSearchCV(
+        clf, {"autoencoder__corruption_level": [0.0, 0.3], "autoencoder__corruption": ["masking"]}, cv=2
+    ).fit(X[:200], y[:200])
     assert search.best_params_["autoencoder__corruption_level"] in (0.0, 0.3)
     assert search.best_estimator_.autoencoder_.corruption == "masking"
     assert len(search.cv_results_["params"]) == 2

@@ -1,4 +1,5 @@
 """aekit.plots: every function returns a Figure with the expected panels and finite images."""
+
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -54,8 +55,9 @@ def test_top_activating_grid(images):
 
 
 def test_activation_maximization_grid(images):
-    fig = plots.activation_maximization_grid(images[:4], SHAPE, units=[2, 5, 7, 9],
-                                             activations=[1.0, 2.0, 3.0, 4.0])
+    fig = plots.activation_maximization_grid(
+        images[:4], SHAPE, units=[2, 5, 7, 9], activations=[1.0, 2.0, 3.0, 4.0]
+    )
     _check(fig, 4)
     assert fig.axes[1].get_title().startswith("unit 5")
 
@@ -73,10 +75,20 @@ def test_latent_maps():
 
 
 def test_loss_curves_one_line_per_phase_and_split():
-    history = [{"phase": "phase1", "epoch": e, "loss": 1.0 / e, "reconstruction": 0.9 / e,
-                "l2": 0.1 / e, "val_loss": 1.1 / e} for e in (1, 2, 3)]
-    history += [{"phase": "phase2", "epoch": e, "loss": 0.5 / e, "parts": {"reconstruction": 0.4 / e}}
-                for e in (1, 2)]
+    history = [
+        {
+            "phase": "phase1",
+            "epoch": e,
+            "loss": 1.0 / e,
+            "reconstruction": 0.9 / e,
+            "l2": 0.1 / e,
+            "val_loss": 1.1 / e,
+        }
+        for e in (1, 2, 3)
+    ]
+    history += [
+        {"phase": "phase2", "epoch": e, "loss": 0.5 / e, "parts": {"reconstruction": 0.4 / e}} for e in (1, 2)
+    ]
     fig = plots.loss_curves(history)
     _check(fig, 1)
     lines = fig.axes[0].get_lines()
@@ -88,9 +100,12 @@ def test_loss_curves_one_line_per_phase_and_split():
 
 
 def test_label_budget_aggregates_seeds():
-    results = [{"method": m, "n_labels": n, "seed": s, "error": 0.5 / n ** 0.5 + 0.01 * s + off}
-               for m, off in (("scratch", 0.1), ("pretrained", 0.0))
-               for n in (10, 100, 1000) for s in range(3)]
+    results = [
+        {"method": m, "n_labels": n, "seed": s, "error": 0.5 / n**0.5 + 0.01 * s + off}
+        for m, off in (("scratch", 0.1), ("pretrained", 0.0))
+        for n in (10, 100, 1000)
+        for s in range(3)
+    ]
     fig = plots.label_budget(results)
     _check(fig, 1)
     ax = fig.axes[0]

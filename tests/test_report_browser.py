@@ -1,6 +1,7 @@
 """The HTML report in a real browser: headless Chromium (Debian's package) loads it from disk
 with no server; every image must decode to a non-zero size, the console must stay free of
 errors, and a screenshot is taken (kept in $AEKIT_SCREENSHOT_DIR when set, to look at)."""
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,17 @@ from aekit.datasets import load
 from aekit.report import ReportOptions, write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 # appended to a copy of the report: the report itself has no scripts
 PROBE = """<script>
@@ -32,22 +41,26 @@ window.addEventListener('load', () => {
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true",
-                       reason="chromium is not installed (.ci/run installs it)"),
+    pytest.mark.skipif(
+        CHROMIUM is None and os.environ.get("CI") != "true",
+        reason="chromium is not installed (.ci/run installs it)",
+    ),
 ]
 
 
 def _chromium(tmp_path, *args) -> subprocess.CompletedProcess:
     profile = tmp_path / "profile"
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
 def report_file(tmp_path_factory):
     data = load("digits")
-    ae = AutoencoderTransformer((16, 8), epochs=3, batch_size=64, random_state=0,
-                                corruption="gaussian", device="cpu").fit(data.X_train)
+    ae = AutoencoderTransformer(
+        (16, 8), epochs=3, batch_size=64, random_state=0, corruption="gaussian", device="cpu"
+    ).fit(data.X_train)
     path = tmp_path_factory.mktemp("report") / "report.html"
     options = ReportOptions(max_points=150, activation_steps=10, verbose=False)
     write_report(path, ae, data, {"test_mse": -ae.score(data.X_test)}, options=options)
@@ -63,8 +76,14 @@ def test_report_is_self_contained(report_file):
 def test_every_image_loads_and_console_is_clean(report_file, tmp_path):
     probed = tmp_path / "probed.html"
     probed.write_text(report_file.read_text().replace("</body>", PROBE + "</body>"))
-    run = _chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000",
-                    "--dump-dom", probed.as_uri())
+    run = _chromium(
+        tmp_path,
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        probed.as_uri(),
+    )
     match = re.search(r"<pre id=\"probe\">(.*?)</pre>", run.stdout, re.S)
     assert match, f"probe did not run; chromium said:\n{run.stderr[-2000:]}"
     result = json.loads(match.group(1).replace("&quot;", '"'))

@@ -1,5 +1,6 @@
 """The label-budget study: balanced subsets, one pretraining per seed, records, table,
 files."""
+
 import json
 
 import numpy as np
@@ -10,8 +11,16 @@ from threadpoolctl import threadpool_limits
 
 from aekit import AutoencoderTransformer, PretrainedClassifier, study
 
-FIELDS = {"method", "n_labels", "seed", "test_error", "seconds", "pretrain_seconds", "n_epochs",
-          "n_unlabelled"}
+FIELDS = {
+    "method",
+    "n_labels",
+    "seed",
+    "test_error",
+    "seconds",
+    "pretrain_seconds",
+    "n_epochs",
+    "n_unlabelled",
+}
 TINY_AE = AutoencoderTransformer((8, 4), epochs=2, batch_size=32)
 TINY = dict(classifier=PretrainedClassifier(TINY_AE, epochs=5, batch_size=16, device="cpu"), progress=False)
 
@@ -27,8 +36,7 @@ def one_blas_thread():
 @pytest.fixture
 def data():
     """150 training rows and 60 test rows, 12 features, 3 classes."""
-    X, y = make_classification(n_samples=210, n_features=12, n_informative=6, n_classes=3,
-                               random_state=0)
+    X, y = make_classification(n_samples=210, n_features=12, n_informative=6, n_classes=3, random_state=0)
     X = X.astype(np.float32)
     return X[:150], y[:150], X[150:], y[150:]
 
@@ -57,8 +65,9 @@ def test_balanced_subset_errors(data):
 def test_run_study_end_to_end(data, tmp_path, monkeypatch):
     fits = []
     ae_fit = AutoencoderTransformer.fit
-    monkeypatch.setattr(AutoencoderTransformer, "fit",
-                        lambda self, X, y=None: fits.append(len(X)) or ae_fit(self, X, y))
+    monkeypatch.setattr(
+        AutoencoderTransformer, "fit", lambda self, X, y=None: fits.append(len(X)) or ae_fit(self, X, y)
+    )
     budgets, seeds = (6, 30, None), 2
     records = study.run_study(*data, budgets=budgets, seeds=seeds, **TINY)
     assert len(records) == len(budgets) * seeds * len(study.METHODS)
@@ -86,10 +95,12 @@ def test_the_test_labels_choose_nothing(data):
     """Early stopping and every other choice see the labelled subset only: shuffling the test
     labels changes the test errors and nothing else."""
     X, y, X_test, y_test = data
-    classifier = PretrainedClassifier(TINY_AE, epochs=5, batch_size=16, device="cpu",
-                                      validation_fraction=0.25, patience=1)
-    params = dict(budgets=(12,), seeds=1, methods=("scratch", "logreg-raw"), classifier=classifier,
-                  progress=False)
+    classifier = PretrainedClassifier(
+        TINY_AE, epochs=5, batch_size=16, device="cpu", validation_fraction=0.25, patience=1
+    )
+    params = dict(
+        budgets=(12,), seeds=1, methods=("scratch", "logreg-raw"), classifier=classifier, progress=False
+    )
     a = study.run_study(X, y, X_test, y_test, **params)
     b = study.run_study(X, y, X_test, np.random.RandomState(0).permutation(y_test), **params)
     assert [r["n_epochs"] for r in a] == [r["n_epochs"] for r in b]
@@ -103,18 +114,34 @@ def test_bad_settings_fail_before_training(data, monkeypatch):
     with pytest.raises(ValueError, match="fewer"):
         study.run_study(*data, budgets=(30, 3000), **TINY)
     with pytest.raises(ValueError, match="l2=-1.0 is not allowed"):
-        study.run_study(*data, budgets=(30,), classifier=PretrainedClassifier(clone(TINY_AE).set_params(l2=-1.0)),
-                        progress=False)
+        study.run_study(
+            *data,
+            budgets=(30,),
+            classifier=PretrainedClassifier(clone(TINY_AE).set_params(l2=-1.0)),
+            progress=False,
+        )
     with pytest.raises(ValueError, match="corruption_level=1.0 is not allowed"):
-        study.run_study(*data, budgets=(30,), sda=study.default_sda(TINY_AE).set_params(corruption_level=1.0),
-                        progress=False)
+        study.run_study(
+            *data,
+            budgets=(30,),
+            sda=study.default_sda(TINY_AE).set_params(corruption_level=1.0),
+            progress=False,
+        )
 
 
 def test_the_default_sda_is_the_autoencoder_trained_layer_wise_with_masking():
     sda = study.default_sda(AutoencoderTransformer((8, 4), epochs=7))
-    assert sda.get_params() == AutoencoderTransformer(
-        (8, 4), epochs=7, training="layerwise", layerwise_epochs=7, corruption="masking",
-        corruption_level=0.3).get_params()
+    assert (
+        sda.get_params()
+        == AutoencoderTransformer(
+            (8, 4),
+            epochs=7,
+            training="layerwise",
+            layerwise_epochs=7,
+            corruption="masking",
+            corruption_level=0.3,
+        ).get_params()
+    )
 
 
 def test_summarize_one_seed_and_empty():

@@ -1,4 +1,5 @@
 """aekit: autoencoders with a scikit-learn face and a PyTorch core."""
+
 from importlib.metadata import PackageNotFoundError, version
 
 from .estimators import AutoencoderTransformer, PretrainedClassifier

@@ -1,4 +1,5 @@
 """``python -m aekit`` is the ``aekit`` command."""
+
 import sys
 
 from .cli import main

@@ -11,6 +11,7 @@ trains the rest with one call of :func:`aekit.engine.fit`: frozen layers never r
 epochs. The engine takes one tensor, so features and labels travel together, the label as the
 last column (:func:`pack`); float32 holds every class index below 2**24 exactly.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,23 +30,36 @@ logger = logging.getLogger(__name__)
 
 FREEZE_POLICIES = ("none", "lower", "all")
 
-FREEZE = Param(AnyOf(Options(*FREEZE_POLICIES), Interval(int, 0)),
-               "Which pretrained layers stay fixed while the classifier trains: 'none' "
-               "fine-tunes every layer, 'lower' freezes all but the top hidden layer, 'all' "
-               "trains only the output layer (a linear probe), an int freezes that many bottom "
-               "layers. Frozen layers run once, before training.")
-DROPOUT = Param(Interval(float, 0, 1, closed="left"),
-                "Dropout rate on the outputs of the hidden layers that train.")
-INPUT_DROPOUT = Param(Interval(float, 0, 1, closed="left"),
-                      "Dropout rate on the input while the first layer trains (Hinton et al. 2012 "
-                      "used 0.2 on MNIST); ignored when that layer is frozen.")
-N_LAYERS = Param(Maybe(Interval(int, 1)), "Use the first n_layers encoder layers; None: all of "
-                 "them, up to the coding layer.")
+FREEZE = Param(
+    AnyOf(Options(*FREEZE_POLICIES), Interval(int, 0)),
+    "Which pretrained layers stay fixed while the classifier trains: 'none' "
+    "fine-tunes every layer, 'lower' freezes all but the top hidden layer, 'all' "
+    "trains only the output layer (a linear probe), an int freezes that many bottom "
+    "layers. Frozen layers run once, before training.",
+)
+DROPOUT = Param(
+    Interval(float, 0, 1, closed="left"), "Dropout rate on the outputs of the hidden layers that train."
+)
+INPUT_DROPOUT = Param(
+    Interval(float, 0, 1, closed="left"),
+    "Dropout rate on the input while the first layer trains (Hinton et al. 2012 "
+    "used 0.2 on MNIST); ignored when that layer is frozen.",
+)
+N_LAYERS = Param(
+    Maybe(Interval(int, 1)),
+    "Use the first n_layers encoder layers; None: all of them, up to the coding layer.",
+)
 
 
-def from_autoencoder(autoencoder: StackedAutoencoder, n_classes: int, *, n_layers: int | None = None,
-                     dropout: float = 0.0, input_dropout: float = 0.0,
-                     generator: torch.Generator | None = None) -> EncoderClassifier:
+def from_autoencoder(
+    autoencoder: StackedAutoencoder,
+    n_classes: int,
+    *,
+    n_layers: int | None = None,
+    dropout: float = 0.0,
+    input_dropout: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> EncoderClassifier:
     """A classifier whose hidden layers are copies of the first ``n_layers`` encoder layers.
 
     The autoencoder is not modified (its weights are copied); the head starts at zero (see
@@ -53,10 +67,15 @@ def from_autoencoder(autoencoder: StackedAutoencoder, n_classes: int, *, n_layer
     """
     ae = autoencoder.config
     n_layers = ae.depth if n_layers is None else check_n_layers(n_layers, ae.depth)
-    config = ClassifierConfig(n_inputs=ae.n_inputs, hidden_sizes=ae.hidden_sizes[:n_layers],
-                              n_classes=n_classes, activation=ae.activation,
-                              code_activation=ae.code_activation if n_layers == ae.depth else None,
-                              dropout=dropout, input_dropout=input_dropout)
+    config = ClassifierConfig(
+        n_inputs=ae.n_inputs,
+        hidden_sizes=ae.hidden_sizes[:n_layers],
+        n_classes=n_classes,
+        activation=ae.activation,
+        code_activation=ae.code_activation if n_layers == ae.depth else None,
+        dropout=dropout,
+        input_dropout=input_dropout,
+    )
     module = EncoderClassifier(config, generator).to(next(autoencoder.parameters()).device)
     for k in range(n_layers):
         module.encoder.layers[k].load_state_dict(autoencoder.encoder.layers[k].state_dict())
@@ -115,9 +134,17 @@ def classification_objective(module: EncoderClassifier, n_frozen: int):
     return loss_fn
 
 
-def train_classifier(module: EncoderClassifier, X, y, *, freeze="none", l2: float = 0.0,
-                     config: engine.TrainConfig, generator: torch.Generator,
-                     callbacks: Sequence[Callable[[dict], bool | None]] = ()) -> list[dict]:
+def train_classifier(
+    module: EncoderClassifier,
+    X,
+    y,
+    *,
+    freeze="none",
+    l2: float = 0.0,
+    config: engine.TrainConfig,
+    generator: torch.Generator,
+    callbacks: Sequence[Callable[[dict], bool | None]] = (),
+) -> list[dict]:
     """Train ``module`` in place on labelled rows ``(X, y)``, lower layers frozen by ``freeze``.
 
     Parameters
@@ -153,18 +180,28 @@ def train_classifier(module: EncoderClassifier, X, y, *, freeze="none", l2: floa
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
     if len(y) and not 0 <= int(y.min()) <= int(y.max()) < module.config.n_classes:
-        raise ValueError(f"class indices must lie in [0, {module.config.n_classes}), "
-                         f"got [{int(y.min())}, {int(y.max())}]")
+        raise ValueError(
+            f"class indices must lie in [0, {module.config.n_classes}), got [{int(y.min())}, {int(y.max())}]"
+        )
     data = pack(frozen_features(module, X, n_frozen), y)  # (n, n_{n_frozen} + 1)
     loss_fn = classification_objective(module, n_frozen)
-    logger.info("classifier: %d of %d hidden layers frozen, %d labelled rows",
-                n_frozen, module.depth, len(data))
+    logger.info(
+        "classifier: %d of %d hidden layers frozen, %d labelled rows", n_frozen, module.depth, len(data)
+    )
     with _dropout_rng(device, generator):
         # validation loss: the cross-entropy alone (no L2; dropout is off in evaluation mode)
-        return engine.fit(module, loss_fn, data, params=module.trainable_parameters(n_frozen),
-                          config=config, generator=generator,
-                          eval_fn=lambda batch: loss_fn(batch)[0],
-                          l2_weights=module.trainable_weights(n_frozen), l2=l2, callbacks=callbacks)
+        return engine.fit(
+            module,
+            loss_fn,
+            data,
+            params=module.trainable_parameters(n_frozen),
+            config=config,
+            generator=generator,
+            eval_fn=lambda batch: loss_fn(batch)[0],
+            l2_weights=module.trainable_weights(n_frozen),
+            l2=l2,
+            callbacks=callbacks,
+        )
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 Corruption only ever happens while training: encoding, reconstructing and scoring new data
 use the clean input. Each function takes a ``torch.Generator`` so that runs are reproducible.
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,12 +32,15 @@ def validate(kind: str | None, level: float) -> None:
     """The rule between the two settings: a masking rate must stay below 1 (at 1 every input
     would be zeroed). Each setting's own range is its parameter's (:mod:`aekit.objectives`)."""
     if kind == "masking" and not level < 1:
-        raise InvalidParameterError(f"corruption_level={level!r} is not allowed with "
-                                    f"corruption='masking': a drop rate must lie in [0, 1)")
+        raise InvalidParameterError(
+            f"corruption_level={level!r} is not allowed with "
+            f"corruption='masking': a drop rate must lie in [0, 1)"
+        )
 
 
-def corrupt(x: torch.Tensor, kind: str | None, level: float,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+def corrupt(
+    x: torch.Tensor, kind: str | None, level: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Apply the named corruption (``None`` returns ``x`` unchanged)."""
     if kind is None or level == 0:
         return x

@@ -7,6 +7,7 @@ hot loop never waits for a ``.item()``. Shapes are static: every batch has exact
 ``batch_size`` rows (the remainder of each epoch's permutation is dropped; a new permutation
 next epoch means every row is still seen), which is what CUDA-graph capture needs.
 """
+
 from __future__ import annotations
 
 import copy
@@ -35,23 +36,38 @@ LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 
 # The training settings every estimator shares: allowed values and meaning, declared once.
 EPOCHS = Param(Interval(int, 0), "Passes over the training rows.")
-BATCH_SIZE = Param(Interval(int, 1), "Rows per training step; the remainder of each epoch's "
-                   "shuffled rows is left out of that epoch (every batch has the same shape).")
-LEARNING_RATE = Param(Interval(float, 0, closed="neither"), "Adam's step size.",
-                      flags=("--learning-rate", "--lr"))
+BATCH_SIZE = Param(
+    Interval(int, 1),
+    "Rows per training step; the remainder of each epoch's "
+    "shuffled rows is left out of that epoch (every batch has the same shape).",
+)
+LEARNING_RATE = Param(
+    Interval(float, 0, closed="neither"), "Adam's step size.", flags=("--learning-rate", "--lr")
+)
 LEARNING_RATE_SCHEDULE = Param(
-    Options(*LEARNING_RATE_SCHEDULES), "'constant', or 'cosine': the step size is annealed from "
+    Options(*LEARNING_RATE_SCHEDULES),
+    "'constant', or 'cosine': the step size is annealed from "
     "learning_rate towards 0 over the epochs (Loshchilov & Hutter 2017), so long runs settle "
-    "into a minimum instead of bouncing around it.", flags=("--learning-rate-schedule", "--lr-schedule"))
-VALIDATION_FRACTION = Param(Interval(float, 0, 1, closed="left"),
-                            "Fraction of the training rows held out (a random split) to compute "
-                            "the validation loss each epoch; 0: none.")
-PATIENCE = Param(Maybe(Interval(int, 1)), "Stop after this many epochs without improvement of the "
-                 "validation loss and keep the best weights (needs validation_fraction > 0); "
-                 "None: never stop early.")
+    "into a minimum instead of bouncing around it.",
+    flags=("--learning-rate-schedule", "--lr-schedule"),
+)
+VALIDATION_FRACTION = Param(
+    Interval(float, 0, 1, closed="left"),
+    "Fraction of the training rows held out (a random split) to compute "
+    "the validation loss each epoch; 0: none.",
+)
+PATIENCE = Param(
+    Maybe(Interval(int, 1)),
+    "Stop after this many epochs without improvement of the "
+    "validation loss and keep the best weights (needs validation_fraction > 0); "
+    "None: never stop early.",
+)
 DEVICE = Param(Device(), "Where to train: 'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:N'.")
-RANDOM_STATE = Param(Seed(), "Seeds initialisation, batch order and noise: the same seed gives "
-                     "the same weights on the CPU.", flags=("--random-state", "--seed"))
+RANDOM_STATE = Param(
+    Seed(),
+    "Seeds initialisation, batch order and noise: the same seed gives the same weights on the CPU.",
+    flags=("--random-state", "--seed"),
+)
 VERBOSE = Param(Flag(), "Show progress bars.", flags=())
 
 
@@ -97,9 +113,13 @@ class EarlyStopping:
         return self.bad_epochs >= self.patience
 
 
-def make_optimizer(params: Sequence[nn.Parameter], learning_rate: float,
-                   l2_weights: Sequence[nn.Parameter] = (), l2: float = 0.0,
-                   start_step: int = 0) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: Sequence[nn.Parameter],
+    learning_rate: float,
+    l2_weights: Sequence[nn.Parameter] = (),
+    l2: float = 0.0,
+    start_step: int = 0,
+) -> torch.optim.Optimizer:
     """Adam with the fused kernel (one kernel for all parameters); foreach where fused is unavailable.
 
     L2 regularisation of ``l2_weights`` is Adam's (coupled) ``weight_decay``: it adds ``l2 * W``
@@ -112,8 +132,10 @@ def make_optimizer(params: Sequence[nn.Parameter], learning_rate: float,
     layer-wise code (its step count lives in the optimizer, its moments per variable).
     """
     decayed = {id(w) for w in l2_weights} if l2 else set()
-    groups = [{"params": [p for p in params if id(p) in decayed], "weight_decay": l2},
-              {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for p in params if id(p) in decayed], "weight_decay": l2},
+        {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0},
+    ]
     groups = [g for g in groups if g["params"]]
     try:
         optimizer = torch.optim.Adam(groups, lr=learning_rate, fused=True)
@@ -131,10 +153,14 @@ def _start_adam_at_step(optimizer: torch.optim.Adam, step: int) -> None:
         for p in group["params"]:
             # the step lives where torch's Adam keeps it: on the device when fused, else the CPU
             optimizer.state[p] = {
-                "step": torch.tensor(float(step), dtype=torch.float32 if fused else torch.get_default_dtype(),
-                                     device=p.device if fused or group["capturable"] else "cpu"),
+                "step": torch.tensor(
+                    float(step),
+                    dtype=torch.float32 if fused else torch.get_default_dtype(),
+                    device=p.device if fused or group["capturable"] else "cpu",
+                ),
                 "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-                "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+                "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+            }
 
 
 def learning_rate_at(config: TrainConfig, epoch: int) -> float:
@@ -169,14 +195,19 @@ def split_validation(X: torch.Tensor, fraction: float, generator: torch.Generato
     return X[perm[n_val:]], X[perm[:n_val]]
 
 
-def run_epoch(loss_fn: LossFn, optimizer: torch.optim.Optimizer, X: torch.Tensor,
-              batch_size: int, generator: torch.Generator) -> dict[str, float]:
+def run_epoch(
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    X: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+) -> dict[str, float]:
     """One pass over a fresh permutation of ``X``; returns the mean of each loss part."""
     n_batches = len(X) // batch_size
     perm = torch.randperm(len(X), generator=generator, device=generator.device).to(X.device)
     sums: dict[str, torch.Tensor] = {}
     for i in range(n_batches):
-        batch = X.index_select(0, perm[i * batch_size:(i + 1) * batch_size])
+        batch = X.index_select(0, perm[i * batch_size : (i + 1) * batch_size])
         loss, parts = loss_fn(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -192,15 +223,24 @@ def evaluate(eval_fn: EvalFn, X: torch.Tensor, batch_size: int = 4096) -> float:
     """Mean of ``eval_fn`` over ``X`` (row-weighted), in batches, without gradients."""
     total = 0.0
     for start in range(0, len(X), batch_size):
-        batch = X[start:start + batch_size]
+        batch = X[start : start + batch_size]
         total += float(eval_fn(batch)) * len(batch)
     return total / len(X)
 
 
-def fit(module: nn.Module, loss_fn: LossFn, X, *, params: Sequence[nn.Parameter],
-        config: TrainConfig, generator: torch.Generator, eval_fn: EvalFn | None = None,
-        l2_weights: Sequence[nn.Parameter] = (), l2: float = 0.0,
-        callbacks: Sequence[Callable[[dict], bool | None]] = ()) -> list[dict]:
+def fit(
+    module: nn.Module,
+    loss_fn: LossFn,
+    X,
+    *,
+    params: Sequence[nn.Parameter],
+    config: TrainConfig,
+    generator: torch.Generator,
+    eval_fn: EvalFn | None = None,
+    l2_weights: Sequence[nn.Parameter] = (),
+    l2: float = 0.0,
+    callbacks: Sequence[Callable[[dict], bool | None]] = (),
+) -> list[dict]:
     """Train ``module`` by minimising ``loss_fn`` over the rows of ``X``.
 
     Parameters

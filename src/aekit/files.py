@@ -10,6 +10,7 @@ target is left as it was.
 This module uses NumPy and the standard library only, so that every part of aekit (including
 the data loaders, which must not import torch) can write through it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,8 +29,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["atomic_directory", "atomic_file", "write_bytes_atomic", "write_json_atomic",
-           "write_text_atomic"]
+__all__ = ["atomic_directory", "atomic_file", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
 
 
 # -- single files ----------------------------------------------------------------------------
@@ -146,8 +146,9 @@ def _json_key(key):
 
 # -- directories -----------------------------------------------------------------------------
 @contextlib.contextmanager
-def atomic_directory(path, overwrite: bool = True, *,
-                     is_own: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+def atomic_directory(
+    path, overwrite: bool = True, *, is_own: Callable[[Path], bool] | None = None
+) -> Iterator[Path]:
     """Build a directory in a temporary place beside ``path``, then swap it in.
 
     Write into the yielded directory. If the block raises, ``path`` is untouched and the
@@ -200,8 +201,10 @@ def _check_replaceable(path: Path, overwrite: bool, is_own) -> None:
     if path.is_symlink() or not path.is_dir():
         raise FileExistsError(f"{path} exists and is not a directory; refusing to replace it")
     if any(path.iterdir()) and not (is_own is not None and is_own(path)):
-        raise FileExistsError(f"{path} is a non-empty directory that aekit did not write; "
-                              "refusing to replace it (its files would be deleted)")
+        raise FileExistsError(
+            f"{path} is a non-empty directory that aekit did not write; "
+            "refusing to replace it (its files would be deleted)"
+        )
 
 
 def _swap_in(tmp: Path, path: Path) -> None:

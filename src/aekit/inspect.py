@@ -7,6 +7,7 @@ in batches, without gradients (activation maximisation differentiates with respe
 input only); results come back as numpy arrays. Nothing here trains or changes the model.
 Plotting lives in :mod:`aekit.plots`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,8 +26,15 @@ from torch import nn
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["activations", "weight_images", "top_activating", "maximize_activation",
-           "linear_probe", "reconstruction_error", "latent_projection"]
+__all__ = [
+    "activations",
+    "weight_images",
+    "top_activating",
+    "maximize_activation",
+    "linear_probe",
+    "reconstruction_error",
+    "latent_projection",
+]
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -40,8 +48,9 @@ def _module(model) -> nn.Module:
     else:
         module = None
     if not (hasattr(module, "encoder") and hasattr(module, "encode")):
-        raise TypeError(f"expected a fitted AutoencoderTransformer or a StackedAutoencoder, "
-                        f"got {type(model).__name__}")
+        raise TypeError(
+            f"expected a fitted AutoencoderTransformer or a StackedAutoencoder, got {type(model).__name__}"
+        )
     return module
 
 
@@ -80,7 +89,7 @@ def _batches(module: nn.Module, X: np.ndarray, batch_size: int) -> Iterator[tupl
     """``(start, rows as a tensor on the module's device)`` for consecutive slices of ``X``."""
     device, dtype = _device_dtype(module)
     for start in range(0, len(X), int(batch_size)):
-        yield start, torch.as_tensor(X[start:start + batch_size], device=device, dtype=dtype)
+        yield start, torch.as_tensor(X[start : start + batch_size], device=device, dtype=dtype)
 
 
 # -- activations and weights ---------------------------------------------------------------
@@ -149,8 +158,9 @@ def weight_images(model, image_shape, layer: int = 1, *, normalize: str | None =
 
 
 @torch.no_grad()
-def top_activating(model, X, layer: int, k: int = 9, *, batch_size: int = 1024
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def top_activating(
+    model, X, layer: int, k: int = 9, *, batch_size: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` rows of ``X`` that most activate each neuron of encoder layer ``layer``.
 
     ``X`` is passed through in batches; after each batch the best ``k`` so far are merged with
@@ -206,9 +216,17 @@ def _check_units(units, n_units: int) -> np.ndarray:
     return units
 
 
-def maximize_activation(model, layer: int, units=None, *, steps: int = 200, lr: float = 0.05,
-                        l2: float = 1e-3, input_range=(0.0, 1.0), random_state=None
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def maximize_activation(
+    model,
+    layer: int,
+    units=None,
+    *,
+    steps: int = 200,
+    lr: float = 0.05,
+    l2: float = 1e-3,
+    input_range=(0.0, 1.0),
+    random_state=None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Inputs that strongly activate chosen neurons, by gradient ascent on the input.
 
     Each requested unit gets its own input row, started uniformly at random in
@@ -265,12 +283,22 @@ def maximize_activation(model, layer: int, units=None, *, steps: int = 200, lr: 
 
 # -- feature quality, anomaly scores, latent maps -----------------------------------------
 def _probe(random_state: int, max_iter: int, *steps):
-    return make_pipeline(*steps, StandardScaler(),
-                         LogisticRegression(max_iter=max_iter, random_state=random_state))
+    return make_pipeline(
+        *steps, StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=random_state)
+    )
 
 
-def linear_probe(codes_train, y_train, codes_test, y_test, *, X_train=None, X_test=None,
-                 max_iter: int = 1000, random_state: int = 0) -> dict:
+def linear_probe(
+    codes_train,
+    y_train,
+    codes_test,
+    y_test,
+    *,
+    X_train=None,
+    X_test=None,
+    max_iter: int = 1000,
+    random_state: int = 0,
+) -> dict:
     """Feature quality as the test accuracy of a linear classifier.
 
     A logistic regression on the standardised codes; when the raw inputs are given too, the
@@ -293,8 +321,7 @@ def linear_probe(codes_train, y_train, codes_test, y_test, *, X_train=None, X_te
         Accuracies are floats in [0, 1].
     """
     codes_train, codes_test = check_array(codes_train), check_array(codes_test)
-    result = {"codes": _fit_score(_probe(random_state, max_iter), codes_train, y_train,
-                                  codes_test, y_test)}
+    result = {"codes": _fit_score(_probe(random_state, max_iter), codes_train, y_train, codes_test, y_test)}
     if (X_train is None) != (X_test is None):
         raise ValueError("give both X_train and X_test, or neither")
     if X_train is not None:
@@ -322,13 +349,15 @@ def reconstruction_error(model, X, *, batch_size: int = 4096) -> np.ndarray:
     module = _module(model)
     X = _check_X(module, X)
     with _evaluating(module):
-        errors = [(module(xb) - xb).float().square().mean(dim=1).cpu()
-                  for _, xb in _batches(module, X, batch_size)]
+        errors = [
+            (module(xb) - xb).float().square().mean(dim=1).cpu() for _, xb in _batches(module, X, batch_size)
+        ]
     return torch.cat(errors).numpy()
 
 
-def latent_projection(codes, method: str = "pca", *, random_state: int = 0, max_points: int = 2000,
-                      perplexity: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
+def latent_projection(
+    codes, method: str = "pca", *, random_state: int = 0, max_points: int = 2000, perplexity: float = 30.0
+) -> tuple[np.ndarray, np.ndarray]:
     """2-D projection of codes for a latent-space map.
 
     When there are more than ``max_points`` rows, a seeded random subset of that size is
@@ -364,8 +393,9 @@ def latent_projection(codes, method: str = "pca", *, random_state: int = 0, max_
         from sklearn.manifold import TSNE  # imported here: slow to import, rarely needed
 
         perplexity = min(float(perplexity), (len(subset) - 1) / 3)
-        points = TSNE(n_components=2, perplexity=perplexity, init="pca",
-                      random_state=random_state).fit_transform(subset)
+        points = TSNE(
+            n_components=2, perplexity=perplexity, init="pca", random_state=random_state
+        ).fit_transform(subset)
     else:
         raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
     return points.astype(np.float32), indices.astype(np.int64)

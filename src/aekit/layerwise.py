@@ -20,6 +20,7 @@ phase 1, the cached codes of the layer below after it) during that phase only; t
 passed up to the next phase are computed from clean inputs. Every phase is one call of
 :func:`aekit.engine.fit`; fine-tuning afterwards is :func:`aekit.training.fine_tune`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,18 +39,27 @@ from .params import InvalidParameterError, Options, Param
 
 logger = logging.getLogger(__name__)
 
-METHOD = Param(Options("phases", "separate"),
-               "The book's two methods of greedy layer-wise training: 'phases', one model trained "
-               "a layer at a time with the lower layers frozen and their outputs cached; or "
-               "'separate', one shallow autoencoder per layer, assembled into the stack.")
-STEP_COUNT = Param(Options("per_phase", "shared"),
-                   "Each phase (and fine-tuning) gets a fresh Adam. 'per_phase': its step count "
-                   "starts at 0, as a fresh PyTorch Adam's does. 'shared': it starts where the "
-                   "phases before left off, with zero moments, as in the book's TensorFlow 1 code "
-                   "that reuses one AdamOptimizer: the first steps of later phases are then "
-                   "several times larger (the first moment gets no bias correction).")
-_PER_PHASE = {"epochs": EPOCHS, "learning_rate": LEARNING_RATE, "l2": L2,
-              "corruption": CORRUPTION, "corruption_level": CORRUPTION_LEVEL}
+METHOD = Param(
+    Options("phases", "separate"),
+    "The book's two methods of greedy layer-wise training: 'phases', one model trained "
+    "a layer at a time with the lower layers frozen and their outputs cached; or "
+    "'separate', one shallow autoencoder per layer, assembled into the stack.",
+)
+STEP_COUNT = Param(
+    Options("per_phase", "shared"),
+    "Each phase (and fine-tuning) gets a fresh Adam. 'per_phase': its step count "
+    "starts at 0, as a fresh PyTorch Adam's does. 'shared': it starts where the "
+    "phases before left off, with zero moments, as in the book's TensorFlow 1 code "
+    "that reuses one AdamOptimizer: the first steps of later phases are then "
+    "several times larger (the first moment gets no bias correction).",
+)
+_PER_PHASE = {
+    "epochs": EPOCHS,
+    "learning_rate": LEARNING_RATE,
+    "l2": L2,
+    "corruption": CORRUPTION,
+    "corruption_level": CORRUPTION_LEVEL,
+}
 Callback = Callable[[dict], "bool | None"]  # as in engine.fit: True stops the phase
 
 
@@ -120,8 +130,10 @@ def _broadcast(name: str, value, n: int, check_length: bool) -> tuple:
     if not _is_sequence(value):
         return (value,) * n
     if check_length and len(value) != n:
-        raise InvalidParameterError(f"layer-wise {name} has {len(value)} values {tuple(value)}, but "
-                                    f"the stack has {n} layers: give one value or one per layer")
+        raise InvalidParameterError(
+            f"layer-wise {name} has {len(value)} values {tuple(value)}, but "
+            f"the stack has {n} layers: give one value or one per layer"
+        )
     return tuple(value)
 
 
@@ -137,9 +149,16 @@ def _validate_phase(k: int, phase: PhaseSettings) -> None:
 # -- training --------------------------------------------------------------------------------
 
 
-def train_layerwise(module: StackedAutoencoder, X, *, config: LayerwiseConfig, loss: str,
-                    generator: torch.Generator, verbose: bool = False,
-                    callbacks: Sequence[Callback] = ()) -> list[dict]:
+def train_layerwise(
+    module: StackedAutoencoder,
+    X,
+    *,
+    config: LayerwiseConfig,
+    loss: str,
+    generator: torch.Generator,
+    verbose: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> list[dict]:
     """Train ``module`` greedily, one layer at a time, in place.
 
     Parameters
@@ -170,14 +189,30 @@ def train_layerwise(module: StackedAutoencoder, X, *, config: LayerwiseConfig, l
     phases = config.phases(module.depth)
     X = engine.as_tensor(X, next(module.parameters()).device)
     train = _train_phases if config.method == "phases" else _train_separate
-    history = train(module, X, phases, batch_size=config.batch_size, loss=loss, generator=generator,
-                    verbose=verbose, callbacks=callbacks, step_count=config.step_count)
+    history = train(
+        module,
+        X,
+        phases,
+        batch_size=config.batch_size,
+        loss=loss,
+        generator=generator,
+        verbose=verbose,
+        callbacks=callbacks,
+        step_count=config.step_count,
+    )
     module.eval()
     return history
 
 
-def _train_phases(module: StackedAutoencoder, X: torch.Tensor, phases: list[PhaseSettings], *,
-                  loss: str, step_count: str, **kwargs) -> list[dict]:
+def _train_phases(
+    module: StackedAutoencoder,
+    X: torch.Tensor,
+    phases: list[PhaseSettings],
+    *,
+    loss: str,
+    step_count: str,
+    **kwargs,
+) -> list[dict]:
     """Method "phases": one model; phase k sees only the cached output of layer k-1."""
     history: list[dict] = []
     inputs = X  # output of layer 0; replaced (not kept) so the cache holds one layer
@@ -185,13 +220,28 @@ def _train_phases(module: StackedAutoencoder, X: torch.Tensor, phases: list[Phas
         if k > 1:  # layer k-1 is frozen from now on: its outputs are computed once, here
             inputs = layer_outputs(module, inputs, k - 1)
         start_step = steps_so_far(history, len(X), kwargs["batch_size"], step_count)
-        history += train_layer(module, k, inputs, phase, label=f"layer {k}",
-                               loss=layer_loss(loss, k), start_step=start_step, **kwargs)
+        history += train_layer(
+            module,
+            k,
+            inputs,
+            phase,
+            label=f"layer {k}",
+            loss=layer_loss(loss, k),
+            start_step=start_step,
+            **kwargs,
+        )
     return history
 
 
-def _train_separate(module: StackedAutoencoder, X: torch.Tensor, phases: list[PhaseSettings], *,
-                    loss: str, step_count: str, **kwargs) -> list[dict]:
+def _train_separate(
+    module: StackedAutoencoder,
+    X: torch.Tensor,
+    phases: list[PhaseSettings],
+    *,
+    loss: str,
+    step_count: str,
+    **kwargs,
+) -> list[dict]:
     """Method "separate": one shallow autoencoder per layer, copied into the stack."""
     history: list[dict] = []
     inputs, previous = X, None
@@ -200,8 +250,16 @@ def _train_separate(module: StackedAutoencoder, X: torch.Tensor, phases: list[Ph
             inputs = layer_outputs(previous, inputs, 1)
         shallow = previous = shallow_autoencoder(module, k)
         start_step = steps_so_far(history, len(X), kwargs["batch_size"], step_count)
-        history += train_layer(shallow, 1, inputs, phase, label=f"layer {k}",
-                               loss=layer_loss(loss, k), start_step=start_step, **kwargs)
+        history += train_layer(
+            shallow,
+            1,
+            inputs,
+            phase,
+            label=f"layer {k}",
+            loss=layer_loss(loss, k),
+            start_step=start_step,
+            **kwargs,
+        )
         # encoder layers in order, output layers in reverse order
         module.encoder.layers[k - 1].load_state_dict(shallow.encoder.layers[0].state_dict())
         module.decoders[k - 1].load_state_dict(shallow.decoders[0].state_dict())
@@ -228,9 +286,13 @@ def shallow_autoencoder(module: StackedAutoencoder, k: int) -> StackedAutoencode
     k-1's activation for inner layers (they reconstruct that layer's output).
     """
     cfg = module.config
-    shallow_cfg = StackedConfig(n_inputs=cfg.sizes[k - 1], hidden_sizes=(cfg.sizes[k],),
-                                activation=cfg.layer_activation(k),
-                                output_activation=cfg.mirror_activation(k), tied=cfg.tied)
+    shallow_cfg = StackedConfig(
+        n_inputs=cfg.sizes[k - 1],
+        hidden_sizes=(cfg.sizes[k],),
+        activation=cfg.layer_activation(k),
+        output_activation=cfg.mirror_activation(k),
+        tied=cfg.tied,
+    )
     # a throwaway seeded generator keeps the global RNG untouched; the weights are replaced
     shallow = StackedAutoencoder(shallow_cfg, torch.Generator().manual_seed(0))
     shallow.to(next(module.parameters()).device)
@@ -239,10 +301,20 @@ def shallow_autoencoder(module: StackedAutoencoder, k: int) -> StackedAutoencode
     return shallow
 
 
-def train_layer(model: StackedAutoencoder, k: int, inputs: torch.Tensor, phase: PhaseSettings, *,
-                batch_size: int, loss: str, generator: torch.Generator, label: str,
-                verbose: bool = False, callbacks: Sequence[Callback] = (),
-                start_step: int = 0) -> list[dict]:
+def train_layer(
+    model: StackedAutoencoder,
+    k: int,
+    inputs: torch.Tensor,
+    phase: PhaseSettings,
+    *,
+    batch_size: int,
+    loss: str,
+    generator: torch.Generator,
+    label: str,
+    verbose: bool = False,
+    callbacks: Sequence[Callback] = (),
+    start_step: int = 0,
+) -> list[dict]:
     """Train encoder layer ``k`` of ``model`` and its mirror to reconstruct ``inputs``.
 
     ``inputs`` are the outputs of layer k-1 (``X`` for k = 1). Only the two layers run and
@@ -256,25 +328,51 @@ def train_layer(model: StackedAutoencoder, k: int, inputs: torch.Tensor, phase: 
 
     weights = [p for p in params if p.dim() == 2]  # weight matrices that are parameters, no biases
     loss_fn = reconstruction_objective(
-        forward, loss=loss, corruption=phase.corruption, corruption_level=phase.corruption_level,
-        generator=generator, criterion=lambda noisy, clean: model.reconstruction_loss(noisy, clean, loss, k))
-    config = engine.TrainConfig(epochs=phase.epochs, batch_size=batch_size,
-                                learning_rate=phase.learning_rate, learning_rate_schedule="constant",
-                                validation_fraction=0.0, patience=None, verbose=verbose, phase=label,
-                                adam_start_step=start_step)
+        forward,
+        loss=loss,
+        corruption=phase.corruption,
+        corruption_level=phase.corruption_level,
+        generator=generator,
+        criterion=lambda noisy, clean: model.reconstruction_loss(noisy, clean, loss, k),
+    )
+    config = engine.TrainConfig(
+        epochs=phase.epochs,
+        batch_size=batch_size,
+        learning_rate=phase.learning_rate,
+        learning_rate_schedule="constant",
+        validation_fraction=0.0,
+        patience=None,
+        verbose=verbose,
+        phase=label,
+        adam_start_step=start_step,
+    )
     logger.info("%s: %d epochs on %s", label, phase.epochs, tuple(inputs.shape))
-    return engine.fit(model, loss_fn, inputs, params=params, config=config, generator=generator,
-                      l2_weights=weights, l2=phase.l2, callbacks=callbacks)
+    return engine.fit(
+        model,
+        loss_fn,
+        inputs,
+        params=params,
+        config=config,
+        generator=generator,
+        l2_weights=weights,
+        l2=phase.l2,
+        callbacks=callbacks,
+    )
 
 
 @torch.no_grad()
-def layer_outputs(model: StackedAutoencoder, inputs: torch.Tensor, k: int,
-                  batch_size: int = 4096) -> torch.Tensor:
+def layer_outputs(
+    model: StackedAutoencoder, inputs: torch.Tensor, k: int, batch_size: int = 4096
+) -> torch.Tensor:
     """Encoder layer ``k`` applied to ``inputs`` (outputs of layer k-1), clean, in batches.
 
     No gradients and no corruption: this is the frozen layer's cache for the next phase.
     It stays on the device of ``inputs``.
     """
     model.eval()
-    return torch.cat([model.encode_layer(inputs[i:i + batch_size], k)  # (B, n_{k-1}) -> (B, n_k)
-                      for i in range(0, len(inputs), batch_size)])
+    return torch.cat(
+        [
+            model.encode_layer(inputs[i : i + batch_size], k)  # (B, n_{k-1}) -> (B, n_k)
+            for i in range(0, len(inputs), batch_size)
+        ]
+    )

@@ -1,5 +1,6 @@
 """The functions the engine minimises for an autoencoder: reconstruction of clean inputs from
 (optionally corrupted) inputs, plus weight decay. Shared by every training mode."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -11,17 +12,25 @@ from . import corruption as corruption_
 from .losses import RECONSTRUCTION_LOSSES, l2_penalty, reconstruction
 from .params import Interval, Options, Param
 
-LOSS = Param(Options(*RECONSTRUCTION_LOSSES),
-             "Reconstruction loss: 'mse', or 'bce' (binary cross-entropy: a sigmoid on the "
-             "output, inputs must lie in [0, 1]).")
-L2 = Param(Interval(float, 0), "Weight of sum(W**2)/2 over the weight matrices that are "
-           "parameters (not biases, not tied decoder weights).")
-CORRUPTION = Param(Options(*corruption_.CORRUPTIONS),
-                   "Training-time input noise (a denoising autoencoder): None, 'gaussian' or "
-                   "'masking' (each input unit zeroed with probability corruption_level). "
-                   "Never applied outside training.")
-CORRUPTION_LEVEL = Param(Interval(float, 0), "Standard deviation of 'gaussian' corruption, "
-                         "drop rate of 'masking' (below 1).")
+LOSS = Param(
+    Options(*RECONSTRUCTION_LOSSES),
+    "Reconstruction loss: 'mse', or 'bce' (binary cross-entropy: a sigmoid on the "
+    "output, inputs must lie in [0, 1]).",
+)
+L2 = Param(
+    Interval(float, 0),
+    "Weight of sum(W**2)/2 over the weight matrices that are "
+    "parameters (not biases, not tied decoder weights).",
+)
+CORRUPTION = Param(
+    Options(*corruption_.CORRUPTIONS),
+    "Training-time input noise (a denoising autoencoder): None, 'gaussian' or "
+    "'masking' (each input unit zeroed with probability corruption_level). "
+    "Never applied outside training.",
+)
+CORRUPTION_LEVEL = Param(
+    Interval(float, 0), "Standard deviation of 'gaussian' corruption, drop rate of 'masking' (below 1)."
+)
 
 
 @dataclass(frozen=True)
@@ -36,12 +45,17 @@ class Objective:
     corruption_level: float
 
 
-def reconstruction_objective(forward: Callable[[torch.Tensor], torch.Tensor],
-                             weights: Sequence[torch.Tensor] = (), *, loss: str = "mse",
-                             l2: float = 0.0, corruption: str | None = None,
-                             corruption_level: float = 0.0,
-                             generator: torch.Generator | None = None,
-                             criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
+def reconstruction_objective(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    weights: Sequence[torch.Tensor] = (),
+    *,
+    loss: str = "mse",
+    l2: float = 0.0,
+    corruption: str | None = None,
+    corruption_level: float = 0.0,
+    generator: torch.Generator | None = None,
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+):
     """Build ``loss_fn(batch) -> (loss, parts)`` for :func:`aekit.engine.fit`.
 
     ``forward`` maps an input batch to its reconstruction (its logits when ``loss="bce"``).

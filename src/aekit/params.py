@@ -8,6 +8,7 @@ check a value, describe what it allows, and parse a command-line string.
 
 This module imports neither torch nor the rest of aekit.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,8 +63,9 @@ class Constraint:
 
     def check(self, name: str, value) -> None:
         if not self.allows(value):
-            raise InvalidParameterError(f"{name}={value!r} is not allowed: {name} must be "
-                                        f"{self.describe()}{self.hint(value)}")
+            raise InvalidParameterError(
+                f"{name}={value!r} is not allowed: {name} must be {self.describe()}{self.hint(value)}"
+            )
 
 
 def _is_int(value) -> bool:
@@ -82,14 +84,14 @@ class Options(Constraint):
 
     def allows(self, value) -> bool:
         return any(type(value) is type(v) and value == v for v in self.values) or (
-            value is None and None in self.values)
+            value is None and None in self.values
+        )
 
     def describe(self) -> str:
         return "one of " + ", ".join(repr(v) for v in self.values)
 
     def doc_type(self) -> str:
-        return "{" + ", ".join('"' + v + '"' if isinstance(v, str) else repr(v)
-                               for v in self.values) + "}"
+        return "{" + ", ".join('"' + v + '"' if isinstance(v, str) else repr(v) for v in self.values) + "}"
 
     def metavar(self) -> str:
         return "{" + ",".join("none" if v is None else str(v) for v in self.values) + "}"
@@ -127,16 +129,18 @@ class Interval(Constraint):
     Booleans and NaN are never allowed; a float interval accepts ints too.
     """
 
-    def __init__(self, kind: type, low: float | None = None, high: float | None = None,
-                 closed: str = "both"):
+    def __init__(self, kind: type, low: float | None = None, high: float | None = None, closed: str = "both"):
         self.kind, self.low, self.high, self.closed = kind, low, high, closed
 
     def allows(self, value) -> bool:
         if not (_is_int(value) if self.kind is int else _is_real(value)) or math.isnan(value):
             return False
-        low_ok = self.low is None or (value >= self.low if self.closed in ("both", "left") else value > self.low)
-        high_ok = self.high is None or (value <= self.high if self.closed in ("both", "right")
-                                        else value < self.high)
+        low_ok = self.low is None or (
+            value >= self.low if self.closed in ("both", "left") else value > self.low
+        )
+        high_ok = self.high is None or (
+            value <= self.high if self.closed in ("both", "right") else value < self.high
+        )
         return low_ok and high_ok
 
     def describe(self) -> str:
@@ -270,8 +274,11 @@ class Seed(Constraint):
     type_name, placeholder = "int, RandomState or None", "INT"
 
     def allows(self, value) -> bool:
-        return value is None or (_is_int(value) and 0 <= value < 2**32) or isinstance(
-            value, np.random.RandomState)
+        return (
+            value is None
+            or (_is_int(value) and 0 <= value < 2**32)
+            or isinstance(value, np.random.RandomState)
+        )
 
     def parse(self, text: str):
         return int(text)
@@ -372,5 +379,5 @@ def with_parameters_doc(cls):
     if place is None:
         raise ValueError(f"{cls.__name__}'s docstring has no {{parameters}} line")
     section = textwrap.indent(numpydoc(cls), place.group(1))
-    cls.__doc__ = doc[:place.start()] + section + doc[place.end():]
+    cls.__doc__ = doc[: place.start()] + section + doc[place.end() :]
     return cls

@@ -5,6 +5,7 @@ figure needs no GUI backend and renders with Agg when saved, and the user's pypl
 left alone. Show one in a notebook by returning it from a cell, or save it with
 :func:`save_figure`; :func:`figure_to_png_bytes` gives the bytes to inline in an HTML report.
 """
+
 from __future__ import annotations
 
 import io
@@ -17,9 +18,19 @@ from matplotlib.figure import Figure
 
 from .files import write_bytes_atomic
 
-__all__ = ["image_grid", "reconstruction_grid", "weight_grid", "top_activating_grid",
-           "activation_maximization_grid", "latent_map", "latent_maps", "loss_curves",
-           "label_budget", "figure_to_png_bytes", "save_figure"]
+__all__ = [
+    "image_grid",
+    "reconstruction_grid",
+    "weight_grid",
+    "top_activating_grid",
+    "activation_maximization_grid",
+    "latent_map",
+    "latent_maps",
+    "loss_curves",
+    "label_budget",
+    "figure_to_png_bytes",
+    "save_figure",
+]
 
 _CELL = 1.0  # inches per image in a grid
 _MAX_DISCRETE = 20  # more distinct labels than this are drawn as a continuous colour scale
@@ -31,16 +42,19 @@ def _as_images(images, image_shape) -> np.ndarray:
     if image_shape is not None:
         images = images.reshape(len(images), *tuple(image_shape))
     if images.ndim not in (3, 4):
-        raise ValueError(f"images must be (n, h, w) or (n, h, w, channels) after reshaping, "
-                         f"got shape {images.shape}; pass image_shape")
+        raise ValueError(
+            f"images must be (n, h, w) or (n, h, w, channels) after reshaping, "
+            f"got shape {images.shape}; pass image_shape"
+        )
     return images
 
 
 def _image_figure(nrows: int, ncols: int, title: str | None) -> tuple[Figure, np.ndarray]:
     fig = Figure(figsize=(min(ncols * _CELL, 14.0), nrows * _CELL + (0.4 if title else 0.0)))
     axes = fig.subplots(nrows, ncols, squeeze=False)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.02, top=0.9 if title else 0.98,
-                        wspace=0.05, hspace=0.3)
+    fig.subplots_adjust(
+        left=0.08, right=0.98, bottom=0.02, top=0.9 if title else 0.98, wspace=0.05, hspace=0.3
+    )
     if title:
         fig.suptitle(title)
     return fig, axes
@@ -54,8 +68,17 @@ def _show(ax, image: np.ndarray, cmap: str, vmin, vmax, title: str | None = None
         ax.set_title(title, fontsize=8)
 
 
-def image_grid(images, image_shape=None, *, ncols: int = 10, titles=None, title: str | None = None,
-               cmap: str = "gray", vmin: float | None = None, vmax: float | None = None) -> Figure:
+def image_grid(
+    images,
+    image_shape=None,
+    *,
+    ncols: int = 10,
+    titles=None,
+    title: str | None = None,
+    cmap: str = "gray",
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> Figure:
     """Images in a grid, ``ncols`` per row; one axes per image (the unused cells are removed).
 
     Parameters
@@ -91,8 +114,15 @@ def image_grid(images, image_shape=None, *, ncols: int = 10, titles=None, title:
     return fig
 
 
-def reconstruction_grid(originals, reconstructions, image_shape, *, n: int = 10,
-                        title: str | None = "Reconstructions", cmap: str = "gray") -> Figure:
+def reconstruction_grid(
+    originals,
+    reconstructions,
+    image_shape,
+    *,
+    n: int = 10,
+    title: str | None = "Reconstructions",
+    cmap: str = "gray",
+) -> Figure:
     """The first ``n`` originals in the top row, their reconstructions below.
 
     Both rows share the originals' intensity range, so a washed-out reconstruction looks it.
@@ -105,8 +135,9 @@ def reconstruction_grid(originals, reconstructions, image_shape, *, n: int = 10,
     originals = _as_images(originals, image_shape)
     reconstructions = _as_images(reconstructions, image_shape)
     if originals.shape != reconstructions.shape:
-        raise ValueError(f"originals {originals.shape} and reconstructions "
-                         f"{reconstructions.shape} differ in shape")
+        raise ValueError(
+            f"originals {originals.shape} and reconstructions {reconstructions.shape} differ in shape"
+        )
     n = min(int(n), len(originals))
     vmin, vmax = float(originals[:n].min()), float(originals[:n].max())
     fig, axes = _image_figure(2, n, title)
@@ -117,20 +148,43 @@ def reconstruction_grid(originals, reconstructions, image_shape, *, n: int = 10,
     return fig
 
 
-def weight_grid(weight_images, image_shape=None, *, ncols: int = 10, max_units: int = 100,
-                title: str | None = "First-layer weights", cmap: str = "gray") -> Figure:
+def weight_grid(
+    weight_images,
+    image_shape=None,
+    *,
+    ncols: int = 10,
+    max_units: int = 100,
+    title: str | None = "First-layer weights",
+    cmap: str = "gray",
+) -> Figure:
     """Each neuron's incoming weights as an image (from :func:`aekit.inspect.weight_images`).
 
     The images are drawn on a fixed [0, 1] scale, as ``weight_images`` normalises them; at most
     ``max_units`` (the first ones) are drawn, titled with their unit number.
     """
     images = _as_images(weight_images, image_shape)[:max_units]
-    return image_grid(images, ncols=ncols, titles=[f"{i}" for i in range(len(images))],
-                      title=title, cmap=cmap, vmin=0.0, vmax=1.0)
+    return image_grid(
+        images,
+        ncols=ncols,
+        titles=[f"{i}" for i in range(len(images))],
+        title=title,
+        cmap=cmap,
+        vmin=0.0,
+        vmax=1.0,
+    )
 
 
-def top_activating_grid(X, indices, image_shape, *, units=None, values=None, max_units: int = 10,
-                        title: str | None = "Most activating instances", cmap: str = "gray") -> Figure:
+def top_activating_grid(
+    X,
+    indices,
+    image_shape,
+    *,
+    units=None,
+    values=None,
+    max_units: int = 10,
+    title: str | None = "Most activating instances",
+    cmap: str = "gray",
+) -> Figure:
     """One row per neuron: the instances of ``X`` that activate it most.
 
     Parameters
@@ -163,9 +217,16 @@ def top_activating_grid(X, indices, image_shape, *, units=None, values=None, max
     return fig
 
 
-def activation_maximization_grid(inputs, image_shape, units=None, *, activations=None,
-                                 ncols: int = 10, title: str | None = "Activation maximisation",
-                                 cmap: str = "gray") -> Figure:
+def activation_maximization_grid(
+    inputs,
+    image_shape,
+    units=None,
+    *,
+    activations=None,
+    ncols: int = 10,
+    title: str | None = "Activation maximisation",
+    cmap: str = "gray",
+) -> Figure:
     """Inputs found by :func:`aekit.inspect.maximize_activation`, titled with their unit.
 
     Returns
@@ -193,10 +254,13 @@ def _scatter(fig: Figure, ax, points, labels, title: str | None) -> None:
         for i, c in enumerate(classes):
             mask = labels == c
             ax.scatter(points[mask, 0], points[mask, 1], s=size, alpha=0.7, color=cmap(i), label=str(c))
-        ax.legend(fontsize=7, markerscale=max(1.0, 16.0 / size), loc="best", ncol=2 if len(classes) > 10 else 1)
+        ax.legend(
+            fontsize=7, markerscale=max(1.0, 16.0 / size), loc="best", ncol=2 if len(classes) > 10 else 1
+        )
     else:  # a continuous quantity (e.g. an anomaly score): a colour bar instead of a legend
-        sc = ax.scatter(points[:, 0], points[:, 1], s=size, c=np.asarray(labels, dtype=float),
-                        cmap="viridis", alpha=0.7)
+        sc = ax.scatter(
+            points[:, 0], points[:, 1], s=size, c=np.asarray(labels, dtype=float), cmap="viridis", alpha=0.7
+        )
         fig.colorbar(sc, ax=ax)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -247,15 +311,19 @@ def _phase_series(history) -> dict[str, dict[str, list]]:
     series: dict[str, dict[str, list]] = {}
     for x, record in enumerate(history, start=1):
         s = series.setdefault(str(record.get("phase", "train")), defaultdict(list))
-        for key, value in {"loss": record["loss"], "val_loss": record.get("val_loss"),
-                           **_parts(record)}.items():
+        for key, value in {
+            "loss": record["loss"],
+            "val_loss": record.get("val_loss"),
+            **_parts(record),
+        }.items():
             if value is not None:
                 s[key].append((x, float(value)))
     return series
 
 
-def loss_curves(history, *, show_parts: bool = False, logy: bool = True,
-                title: str | None = "Training loss") -> Figure:
+def loss_curves(
+    history, *, show_parts: bool = False, logy: bool = True, title: str | None = "Training loss"
+) -> Figure:
     """Loss per epoch, one colour per phase: training solid, validation dashed.
 
     Parameters
@@ -282,13 +350,20 @@ def loss_curves(history, *, show_parts: bool = False, logy: bool = True,
         for key, style in (("loss", "-"), ("val_loss", "--")):
             if s.get(key):
                 x, y = zip(*s[key])
-                axes[0].plot(x, y, style, color=cmap(i % 10), marker=".",
-                             label=phase if key == "loss" else f"{phase} (validation)")
+                axes[0].plot(
+                    x,
+                    y,
+                    style,
+                    color=cmap(i % 10),
+                    marker=".",
+                    label=phase if key == "loss" else f"{phase} (validation)",
+                )
         if show_parts:
             for j, part in enumerate(k for k in s if k not in ("loss", "val_loss")):
                 x, y = zip(*s[part])
-                axes[1].plot(x, y, ls=("-", ":", "-.", "--")[j % 4], color=cmap(i % 10),
-                             label=f"{phase}: {part}")
+                axes[1].plot(
+                    x, y, ls=("-", ":", "-.", "--")[j % 4], color=cmap(i % 10), label=f"{phase}: {part}"
+                )
     for ax, name in zip(axes, ("loss", "loss parts")):
         ax.set_xlabel("epoch (cumulative over phases)")
         ax.set_ylabel(name)
@@ -310,8 +385,11 @@ def _aggregate(results, metric: str) -> dict[str, tuple[np.ndarray, np.ndarray, 
     for method, by_n in groups.items():
         ns = np.array(sorted(by_n))
         values = [np.asarray(by_n[n]) for n in ns]
-        out[method] = (ns, np.array([v.mean() for v in values]),
-                       np.array([v.std(ddof=1) if len(v) > 1 else 0.0 for v in values]))
+        out[method] = (
+            ns,
+            np.array([v.mean() for v in values]),
+            np.array([v.std(ddof=1) if len(v) > 1 else 0.0 for v in values]),
+        )
     return out
 
 
@@ -358,7 +436,8 @@ def figure_to_png_bytes(fig: Figure, dpi: int = 100) -> bytes:
 
 
 def save_figure(fig: Figure, path, dpi: int = 100) -> None:
-    """Write the figure to ``path`` atomically; the format follows the suffix (``.png``, ``.pdf``, ``.svg``)."""
+    """Write the figure to ``path`` atomically; the format follows the suffix (``.png``,
+    ``.pdf``, ``.svg``)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
     write_bytes_atomic(path, buffer.getvalue())

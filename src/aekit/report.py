@@ -4,6 +4,7 @@ history and every figure of :mod:`aekit.plots`, images inlined as base64 PNG.
 The report never trains the autoencoder; it only runs it (and, for the linear probe and the
 latent maps, fits scikit-learn's logistic regression, PCA and t-SNE on its codes).
 """
+
 from __future__ import annotations
 
 import base64
@@ -55,8 +56,9 @@ def _png(fig) -> bytes:
 
 
 def _table(rows: dict) -> str:
-    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>"
-                    for k, v in rows.items())
+    cells = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows.items()
+    )
     return f"<table>{cells}</table>"
 
 
@@ -68,18 +70,25 @@ def _fmt(value) -> str:
 
 def _parameter_table(estimator) -> str:
     """Each parameter's value beside its description, from the estimator's parameter table."""
-    rows = "".join(f"<tr><th>{html.escape(e.name)}</th><td>{html.escape(_fmt(getattr(estimator, e.name)))}</td>"
-                   f"<td>{html.escape(' '.join(e.param.doc.split()))}</td></tr>"
-                   for e in params.table(estimator))
+    rows = "".join(
+        f"<tr><th>{html.escape(e.name)}</th><td>{html.escape(_fmt(getattr(estimator, e.name)))}</td>"
+        f"<td>{html.escape(' '.join(e.param.doc.split()))}</td></tr>"
+        for e in params.table(estimator)
+    )
     return f"<table><tr><th>parameter</th><th>value</th><th>meaning</th></tr>{rows}</table>"
 
 
 def _history_table(history: list[dict]) -> str:
-    keys = [k for k in ("phase", "epoch", "loss", "reconstruction", "l2", "val_loss", "seconds")
-            if any(k in r for r in history)]
+    keys = [
+        k
+        for k in ("phase", "epoch", "loss", "reconstruction", "l2", "val_loss", "seconds")
+        if any(k in r for r in history)
+    ]
     head = "".join(f"<th>{k}</th>" for k in keys)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(k, '')))}</td>" for k in keys)
-                   + "</tr>" for r in history)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(k, '')))}</td>" for k in keys) + "</tr>"
+        for r in history
+    )
     return f"<details><summary>every epoch</summary><table><tr>{head}</tr>{body}</table></details>"
 
 
@@ -89,97 +98,151 @@ def _image_sections(estimator, data, options: ReportOptions, progress) -> list[S
     module, depth = estimator.module_, estimator.module_.depth
     sections = []
     progress.set_description("reconstructions")
-    originals = X_test[:options.n_examples]
-    sections.append(Section(
-        "Reconstructions", "Top row: test images; below: the autoencoder's reconstructions. "
-        "Look for blurred strokes or digits turned into other digits.",
-        _png(plots.reconstruction_grid(originals, estimator.reconstruct(originals), shape,
-                                       n=options.n_examples, title=None))))
+    originals = X_test[: options.n_examples]
+    sections.append(
+        Section(
+            "Reconstructions",
+            "Top row: test images; below: the autoencoder's reconstructions. "
+            "Look for blurred strokes or digits turned into other digits.",
+            _png(
+                plots.reconstruction_grid(
+                    originals, estimator.reconstruct(originals), shape, n=options.n_examples, title=None
+                )
+            ),
+        )
+    )
     progress.update()
     progress.set_description("weights")
-    sections.append(Section(
-        "First-layer features", "Each hidden neuron's incoming weights drawn as an image: "
-        "stroke and blob detectors are a good sign, noise means under-training.",
-        _png(plots.weight_grid(inspect.weight_images(module, shape), shape, max_units=50, title=None))))
+    sections.append(
+        Section(
+            "First-layer features",
+            "Each hidden neuron's incoming weights drawn as an image: "
+            "stroke and blob detectors are a good sign, noise means under-training.",
+            _png(plots.weight_grid(inspect.weight_images(module, shape), shape, max_units=50, title=None)),
+        )
+    )
     progress.update()
     progress.set_description("top activating")
     units = np.arange(min(options.n_units, module.config.hidden_sizes[-1]))
     indices, values = inspect.top_activating(module, X_train, depth, options.top_k)
-    sections.append(Section(
-        f"Most activating training images (coding layer, units 0-{units[-1]})",
-        "One row per coding unit: the training images that excite it most. A unit whose row "
-        "shows one kind of shape has learned that shape.",
-        _png(plots.top_activating_grid(X_train, indices[units], shape, units=units,
-                                       values=values[units], title=None))))
+    sections.append(
+        Section(
+            f"Most activating training images (coding layer, units 0-{units[-1]})",
+            "One row per coding unit: the training images that excite it most. A unit whose row "
+            "shows one kind of shape has learned that shape.",
+            _png(
+                plots.top_activating_grid(
+                    X_train, indices[units], shape, units=units, values=values[units], title=None
+                )
+            ),
+        )
+    )
     progress.update()
     progress.set_description("activation maximisation")
     lo, hi = float(X_train.min()), float(X_train.max())
-    for layer, name in [(1, "first hidden layer"), (depth, "coding layer")][:1 + (depth > 1)]:
+    for layer, name in [(1, "first hidden layer"), (depth, "coding layer")][: 1 + (depth > 1)]:
         layer_units = units[units < module.config.hidden_sizes[layer - 1]]
         inputs, acts = inspect.maximize_activation(
-            module, layer, layer_units, steps=options.activation_steps, l2=options.activation_l2,
-            input_range=(lo, hi), random_state=options.random_state)
-        sections.append(Section(
-            f"Activation maximisation ({name})",
-            "Inputs found by gradient ascent (from noise, kept in the data's range, with a little "
-            "L2) that excite one neuron each; the number is the activation reached.",
-            _png(plots.activation_maximization_grid(inputs, shape, layer_units, activations=acts,
-                                                    title=None))))
+            module,
+            layer,
+            layer_units,
+            steps=options.activation_steps,
+            l2=options.activation_l2,
+            input_range=(lo, hi),
+            random_state=options.random_state,
+        )
+        sections.append(
+            Section(
+                f"Activation maximisation ({name})",
+                "Inputs found by gradient ascent (from noise, kept in the data's range, with a little "
+                "L2) that excite one neuron each; the number is the activation reached.",
+                _png(
+                    plots.activation_maximization_grid(
+                        inputs, shape, layer_units, activations=acts, title=None
+                    )
+                ),
+            )
+        )
     progress.update()
     return sections
 
 
 def _latent_section(codes, labels, options: ReportOptions, progress) -> Section:
     progress.set_description("latent maps (PCA, t-SNE)")
-    pca, idx = inspect.latent_projection(codes, "pca", random_state=options.random_state,
-                                         max_points=options.max_points)
+    pca, idx = inspect.latent_projection(
+        codes, "pca", random_state=options.random_state, max_points=options.max_points
+    )
     if options.tsne:
-        tsne, _ = inspect.latent_projection(codes, "tsne", random_state=options.random_state,
-                                            max_points=options.max_points)
+        tsne, _ = inspect.latent_projection(
+            codes, "tsne", random_state=options.random_state, max_points=options.max_points
+        )
         fig = plots.latent_maps(pca, tsne, None if labels is None else labels[idx])
     else:
         fig = plots.latent_map(pca, None if labels is None else labels[idx], "PCA")
     progress.update()
-    return Section("Latent space", "Test codes projected to 2-D, coloured by label: separate "
-                   "clusters mean the codes keep the classes apart without ever seeing a label.",
-                   _png(fig))
+    return Section(
+        "Latent space",
+        "Test codes projected to 2-D, coloured by label: separate "
+        "clusters mean the codes keep the classes apart without ever seeing a label.",
+        _png(fig),
+    )
 
 
 def _probe_section(estimator, data, options: ReportOptions, progress) -> tuple[Section, dict]:
     progress.set_description("linear probe")
-    probe = inspect.linear_probe(estimator.transform(data.X_train), data.y_train,
-                                 estimator.transform(data.X_test), data.y_test,
-                                 X_train=data.X_train, X_test=data.X_test,
-                                 random_state=options.random_state)
+    probe = inspect.linear_probe(
+        estimator.transform(data.X_train),
+        data.y_train,
+        estimator.transform(data.X_test),
+        data.y_test,
+        X_train=data.X_train,
+        X_test=data.X_test,
+        random_state=options.random_state,
+    )
     progress.update()
-    rows = {"autoencoder codes": probe["codes"], "raw inputs": probe["raw"],
-            f"PCA, {probe['n_components']} components": probe["pca"]}
-    return Section("Linear probe", "Test accuracy of a logistic regression trained on each "
-                   "representation: the codes should beat PCA with as many components.",
-                   html_body=_table({k: f"{v:.4f}" for k, v in rows.items()})), probe
+    rows = {
+        "autoencoder codes": probe["codes"],
+        "raw inputs": probe["raw"],
+        f"PCA, {probe['n_components']} components": probe["pca"],
+    }
+    return Section(
+        "Linear probe",
+        "Test accuracy of a logistic regression trained on each "
+        "representation: the codes should beat PCA with as many components.",
+        html_body=_table({k: f"{v:.4f}" for k, v in rows.items()}),
+    ), probe
 
 
-def compute_sections(estimator, data, metrics: dict, options: ReportOptions,
-                     study: list[dict] | None = None) -> list[Section]:
+def compute_sections(
+    estimator, data, metrics: dict, options: ReportOptions, study: list[dict] | None = None
+) -> list[Section]:
     """Every section of the report, in order; shows a progress bar when ``options.verbose``."""
     has_images = data.image_shape is not None and len(data.X_test) > 0
     has_labels = data.y_test is not None and len(data.X_test) > 0
     total = 2 + 4 * has_images + has_labels * (1 + options.probe) + (study is not None)
-    sections = [Section("Configuration", "The estimator's parameters.",
-                        html_body=_parameter_table(estimator)),
-                Section("Metrics", "Mean squared reconstruction error per pixel (lower is better).",
-                        html_body=_table(metrics))]
+    sections = [
+        Section("Configuration", "The estimator's parameters.", html_body=_parameter_table(estimator)),
+        Section(
+            "Metrics",
+            "Mean squared reconstruction error per pixel (lower is better).",
+            html_body=_table(metrics),
+        ),
+    ]
     with tqdm(total=total, disable=not options.verbose, desc="report", unit="part") as progress:
         progress.update(2)
-        sections.append(Section("Training", "Loss per epoch, one colour per phase (dashed: "
-                                "validation). It should fall and flatten, not climb.",
-                                _png(plots.loss_curves(estimator.history_, title=None)),
-                                _history_table(estimator.history_)))
+        sections.append(
+            Section(
+                "Training",
+                "Loss per epoch, one colour per phase (dashed: "
+                "validation). It should fall and flatten, not climb.",
+                _png(plots.loss_curves(estimator.history_, title=None)),
+                _history_table(estimator.history_),
+            )
+        )
         if has_images:
             sections += _image_sections(estimator, data, options, progress)
         if has_labels:
-            sections.append(_latent_section(estimator.transform(data.X_test), data.y_test,
-                                            options, progress))
+            sections.append(_latent_section(estimator.transform(data.X_test), data.y_test, options, progress))
             if options.probe:
                 probe_section, probe = _probe_section(estimator, data, options, progress)
                 sections.append(probe_section)
@@ -194,10 +257,13 @@ def _study_section(study: list[dict]) -> Section:
     from .study import summarize
 
     records = [{**r, "error": r["test_error"]} for r in study]
-    return Section("Label-budget study", "Test error against the number of labels, mean ± std "
-                   "over seeds: pretrained lines below the from-scratch line mean pretraining helps.",
-                   _png(plots.label_budget(records, metric="error")),
-                   f"<pre>{html.escape(summarize(study))}</pre>")
+    return Section(
+        "Label-budget study",
+        "Test error against the number of labels, mean ± std "
+        "over seeds: pretrained lines below the from-scratch line mean pretraining helps.",
+        _png(plots.label_budget(records, metric="error")),
+        f"<pre>{html.escape(summarize(study))}</pre>",
+    )
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
@@ -209,12 +275,15 @@ th{background:#f5f5f5}details{margin-top:.5em}"""
 
 def render(sections: list[Section], title: str) -> str:
     """The HTML page: no scripts, no external resources, images as data URIs."""
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>"]
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
     for s in sections:
-        parts.append(f"<section><h2>{html.escape(s.title)}</h2>"
-                     f"<p class='caption'>{html.escape(s.caption)}</p>")
+        parts.append(
+            f"<section><h2>{html.escape(s.title)}</h2><p class='caption'>{html.escape(s.caption)}</p>"
+        )
         if s.image_png is not None:
             data = base64.b64encode(s.image_png).decode("ascii")
             parts.append(f"<img alt='{html.escape(s.title)}' src='data:image/png;base64,{data}'>")
@@ -223,8 +292,16 @@ def render(sections: list[Section], title: str) -> str:
     return "\n".join(parts)
 
 
-def write_report(path, estimator, data, metrics: dict, *, title: str = "aekit report",
-                 options: ReportOptions | None = None, study: list[dict] | None = None) -> Path:
+def write_report(
+    path,
+    estimator,
+    data,
+    metrics: dict,
+    *,
+    title: str = "aekit report",
+    options: ReportOptions | None = None,
+    study: list[dict] | None = None,
+) -> Path:
     """Compute every section for a fitted ``estimator`` on ``data`` and write the HTML file.
 
     Parameters

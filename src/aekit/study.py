@@ -21,6 +21,7 @@ Methods
 ``"logreg-raw"``
     Logistic regression on the raw inputs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,16 @@ from .files import write_json_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("scratch", "pretrained-frozen", "pretrained-finetuned", "sda-finetuned",
-           "logreg-codes", "logreg-raw", "spreading-codes", "spreading-raw")
+METHODS = (
+    "scratch",
+    "pretrained-frozen",
+    "pretrained-finetuned",
+    "sda-finetuned",
+    "logreg-codes",
+    "logreg-raw",
+    "spreading-codes",
+    "spreading-raw",
+)
 DEFAULT_BUDGETS = (100, 600, 1000, 3000, None)  # None: every training row is labelled
 _NEEDS_AE = {"pretrained-frozen", "pretrained-finetuned", "logreg-codes", "spreading-codes"}
 # label spreading (Zhou et al. 2004) over a k-nearest-neighbour graph of every training row:
@@ -84,7 +93,7 @@ def balanced_subset(y, n_labels: int | None, random_state=None) -> np.ndarray:
     _check_budget(n_labels, classes, counts)
     rng = check_random_state(random_state)
     share = np.full(len(classes), n_labels // len(classes))
-    share[rng.permutation(len(classes))[:n_labels % len(classes)]] += 1
+    share[rng.permutation(len(classes))[: n_labels % len(classes)]] += 1
     picks = [rng.choice(np.flatnonzero(y == c), k, replace=False) for c, k in zip(classes, share)]
     return np.sort(np.concatenate(picks))
 
@@ -93,14 +102,18 @@ def _check_budget(n_labels, classes: np.ndarray, counts: np.ndarray) -> None:
     if isinstance(n_labels, bool) or not isinstance(n_labels, (int, np.integer)):
         raise ValueError(f"a label budget is an int or None, got {n_labels!r}")
     if n_labels < len(classes):
-        raise ValueError(f"label budget {n_labels} is smaller than the number of classes "
-                         f"({len(classes)}): a balanced subset needs one row of each")
+        raise ValueError(
+            f"label budget {n_labels} is smaller than the number of classes "
+            f"({len(classes)}): a balanced subset needs one row of each"
+        )
     need = math.ceil(n_labels / len(classes))
     short = [(c, n) for c, n in zip(classes.tolist(), counts.tolist()) if n < need]
     if short:
-        raise ValueError(f"label budget {n_labels} needs up to {need} rows of each of "
-                         f"{len(classes)} classes, but the training set has fewer of "
-                         f"(class, rows) {short[:5]}; use a smaller budget or None for all rows")
+        raise ValueError(
+            f"label budget {n_labels} needs up to {need} rows of each of "
+            f"{len(classes)} classes, but the training set has fewer of "
+            f"(class, rows) {short[:5]}; use a smaller budget or None for all rows"
+        )
 
 
 SDA_SETTINGS = dict(training="layerwise", corruption="masking", corruption_level=0.3)
@@ -113,10 +126,20 @@ def default_sda(autoencoder: AutoencoderTransformer) -> AutoencoderTransformer:
     return clone(autoencoder).set_params(layerwise_epochs=autoencoder.epochs, **SDA_SETTINGS)
 
 
-def run_study(X, y, X_test, y_test, *, budgets: Sequence[int | None] = DEFAULT_BUDGETS,
-              seeds: int | Iterable[int] = 5, methods: Sequence[str] = METHODS,
-              classifier: PretrainedClassifier | None = None, sda: AutoencoderTransformer | None = None,
-              logreg_C: float = 1.0, progress: bool = True) -> list[dict]:
+def run_study(
+    X,
+    y,
+    X_test,
+    y_test,
+    *,
+    budgets: Sequence[int | None] = DEFAULT_BUDGETS,
+    seeds: int | Iterable[int] = 5,
+    methods: Sequence[str] = METHODS,
+    classifier: PretrainedClassifier | None = None,
+    sda: AutoencoderTransformer | None = None,
+    logreg_C: float = 1.0,
+    progress: bool = True,
+) -> list[dict]:
     """Run every method for every label budget and seed; one record per run.
 
     Parameters
@@ -164,8 +187,12 @@ def run_study(X, y, X_test, y_test, *, budgets: Sequence[int | None] = DEFAULT_B
     sda = default_sda(classifier.component("autoencoder")) if sda is None else sda
     _check_study(methods, budgets, seeds, y, classifier, sda)
     records: list[dict] = []
-    bar = tqdm(total=len(seeds) * len(budgets) * len(methods), desc="label-budget study",
-               unit="run", disable=not progress)
+    bar = tqdm(
+        total=len(seeds) * len(budgets) * len(methods),
+        desc="label-budget study",
+        unit="run",
+        disable=not progress,
+    )
     for seed in seeds:
         bar.set_postfix_str(f"seed {seed}: pretraining")
         pretrained = _pretrain(X, X_test, methods, seed, classifier, sda)
@@ -174,8 +201,15 @@ def run_study(X, y, X_test, y_test, *, budgets: Sequence[int | None] = DEFAULT_B
             for method in methods:
                 bar.set_postfix_str(f"seed {seed}, {len(rows)} labels, {method}")
                 record = _run_one(method, X, y, X_test, y_test, rows, seed, pretrained, classifier, logreg_C)
-                records.append({"method": method, "n_labels": int(len(rows)), "seed": seed,
-                                "n_unlabelled": int(len(y) - len(rows)), **record})
+                records.append(
+                    {
+                        "method": method,
+                        "n_labels": int(len(rows)),
+                        "seed": seed,
+                        "n_unlabelled": int(len(y) - len(rows)),
+                        **record,
+                    }
+                )
                 logger.info("%s", records[-1])
                 bar.update()
     bar.close()
@@ -197,7 +231,9 @@ def _check_study(methods: list, budgets: list, seeds: list, y: np.ndarray, *esti
         estimator._validate_params()
 
 
-def _fitted(autoencoder: AutoencoderTransformer, X, seed: int, device: str) -> tuple[AutoencoderTransformer, float]:
+def _fitted(
+    autoencoder: AutoencoderTransformer, X, seed: int, device: str
+) -> tuple[AutoencoderTransformer, float]:
     """A clone fitted with the study's seed on the classifier's device, and its time."""
     start = time.perf_counter()
     fitted = clone(autoencoder).set_params(random_state=seed, device=device).fit(X)
@@ -208,15 +244,27 @@ def _pretrain(X, X_test, methods, seed: int, classifier: PretrainedClassifier, s
     """The autoencoders of one seed, fitted once on every training row, and their costs."""
     out: dict = {}
     if _NEEDS_AE & set(methods):
-        out["ae"], out["ae_seconds"] = _fitted(classifier.component("autoencoder"), X, seed, classifier.device)
+        out["ae"], out["ae_seconds"] = _fitted(
+            classifier.component("autoencoder"), X, seed, classifier.device
+        )
         out["codes"] = out["ae"].transform(X), out["ae"].transform(X_test)
     if _NEEDS_SDA & set(methods):
         out["sda"], out["sda_seconds"] = _fitted(sda, X, seed, classifier.device)
     return out
 
 
-def _run_one(method: str, X, y, X_test, y_test, rows, seed: int, pretrained: dict,
-             classifier: PretrainedClassifier, logreg_C: float) -> dict:
+def _run_one(
+    method: str,
+    X,
+    y,
+    X_test,
+    y_test,
+    rows,
+    seed: int,
+    pretrained: dict,
+    classifier: PretrainedClassifier,
+    logreg_C: float,
+) -> dict:
     """Train one method on the labelled ``rows``; its test error, time and epochs."""
     start = time.perf_counter()
     pretrain_seconds = 0.0
@@ -243,8 +291,12 @@ def _run_one(method: str, X, y, X_test, y_test, rows, seed: int, pretrained: dic
     seconds = time.perf_counter() - start
     with np.errstate(invalid="ignore", divide="ignore"):  # label spreading's isolated rows
         error = float(np.mean(model.predict(test) != y_test))
-    return {"test_error": error, "seconds": seconds, "pretrain_seconds": pretrain_seconds,
-            "n_epochs": int(n_epochs)}
+    return {
+        "test_error": error,
+        "seconds": seconds,
+        "pretrain_seconds": pretrain_seconds,
+        "n_epochs": int(n_epochs),
+    }
 
 
 def _label_spreading(train, y, rows) -> LabelSpreading:
@@ -275,8 +327,7 @@ def summarize(records) -> str:
     if not records:
         raise ValueError("no records to summarize")
     methods, budgets, errors = _grouped(records)
-    lines = ["| labels | seeds | " + " | ".join(methods) + " |",
-             "|---:|---:|" + "---:|" * len(methods)]
+    lines = ["| labels | seeds | " + " | ".join(methods) + " |", "|---:|---:|" + "---:|" * len(methods)]
     for n in budgets:
         cells, n_seeds = [], 0
         for m in methods:
@@ -310,9 +361,14 @@ def write_study(records, out_dir) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "study.json", "markdown": out / "study.md", "png": out / "label_budget.png"}
     write_json_atomic(paths["json"], records)
-    write_text_atomic(paths["markdown"], "# Label-budget study\n\nTest error (%), mean ± std "
-                                         "over seeds.\n\n" + summarize(records))
-    fig = plots.label_budget([{**r, "error": r["test_error"]} for r in records], metric="error",
-                             title="Test error against label budget")
+    write_text_atomic(
+        paths["markdown"],
+        "# Label-budget study\n\nTest error (%), mean ± std over seeds.\n\n" + summarize(records),
+    )
+    fig = plots.label_budget(
+        [{**r, "error": r["test_error"]} for r in records],
+        metric="error",
+        title="Test error against label budget",
+    )
     plots.save_figure(fig, paths["png"])
     return paths

@@ -6,6 +6,7 @@ An autoencoder module here is any module of a registered family
 ``reconstruction_loss(x, target, loss)`` and ``weight_matrices()``; layer-wise training also
 needs the views of :mod:`aekit.layerwise`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,23 +37,50 @@ class Plan:
     verbose: bool = False
 
 
-def train_autoencoder(module: nn.Module, X, plan: Plan, *, generator: torch.Generator,
-                      callbacks: Sequence[Callback] = ()) -> list[dict]:
+def train_autoencoder(
+    module: nn.Module, X, plan: Plan, *, generator: torch.Generator, callbacks: Sequence[Callback] = ()
+) -> list[dict]:
     """Train ``module`` on the rows of ``X`` as ``plan`` says; the per-epoch history."""
     if plan.layerwise is None:
-        return train_end_to_end(module, X, objective=plan.objective, config=plan.end_to_end,
-                                generator=generator, callbacks=callbacks)
-    history = train_layerwise(module, X, config=plan.layerwise, loss=plan.objective.loss,
-                              generator=generator, verbose=plan.verbose, callbacks=callbacks)
+        return train_end_to_end(
+            module,
+            X,
+            objective=plan.objective,
+            config=plan.end_to_end,
+            generator=generator,
+            callbacks=callbacks,
+        )
+    history = train_layerwise(
+        module,
+        X,
+        config=plan.layerwise,
+        loss=plan.objective.loss,
+        generator=generator,
+        verbose=plan.verbose,
+        callbacks=callbacks,
+    )
     if plan.fine_tune is not None:
         start = steps_so_far(history, len(X), plan.layerwise.batch_size, plan.layerwise.step_count)
-        history += fine_tune(module, X, objective=plan.objective, generator=generator, callbacks=callbacks,
-                             config=dataclasses.replace(plan.fine_tune, adam_start_step=start))
+        history += fine_tune(
+            module,
+            X,
+            objective=plan.objective,
+            generator=generator,
+            callbacks=callbacks,
+            config=dataclasses.replace(plan.fine_tune, adam_start_step=start),
+        )
     return history
 
 
-def train_end_to_end(module: nn.Module, X, *, objective: Objective, config: engine.TrainConfig,
-                     generator: torch.Generator, callbacks: Sequence[Callback] = ()) -> list[dict]:
+def train_end_to_end(
+    module: nn.Module,
+    X,
+    *,
+    objective: Objective,
+    config: engine.TrainConfig,
+    generator: torch.Generator,
+    callbacks: Sequence[Callback] = (),
+) -> list[dict]:
     """Train every parameter at once to reconstruct ``X`` from its (corrupted) self.
 
     Reconstruction plus L2 over every weight matrix that is a parameter, with the objective's
@@ -65,16 +93,42 @@ def train_end_to_end(module: nn.Module, X, *, objective: Objective, config: engi
         return module.decode(module.encode(x), logits=logits)
 
     loss_fn = reconstruction_objective(
-        forward, loss=objective.loss, corruption=objective.corruption,
-        corruption_level=objective.corruption_level, generator=generator,
-        criterion=lambda noisy, clean: module.reconstruction_loss(noisy, clean, objective.loss))
-    return engine.fit(module, loss_fn, X, params=list(module.parameters()), config=config,
-                      generator=generator, eval_fn=clean_reconstruction(forward, objective.loss),
-                      l2_weights=module.weight_matrices(), l2=objective.l2, callbacks=callbacks)
+        forward,
+        loss=objective.loss,
+        corruption=objective.corruption,
+        corruption_level=objective.corruption_level,
+        generator=generator,
+        criterion=lambda noisy, clean: module.reconstruction_loss(noisy, clean, objective.loss),
+    )
+    return engine.fit(
+        module,
+        loss_fn,
+        X,
+        params=list(module.parameters()),
+        config=config,
+        generator=generator,
+        eval_fn=clean_reconstruction(forward, objective.loss),
+        l2_weights=module.weight_matrices(),
+        l2=objective.l2,
+        callbacks=callbacks,
+    )
 
 
-def fine_tune(module: nn.Module, X, *, objective: Objective, config: engine.TrainConfig,
-              generator: torch.Generator, callbacks: Sequence[Callback] = ()) -> list[dict]:
+def fine_tune(
+    module: nn.Module,
+    X,
+    *,
+    objective: Objective,
+    config: engine.TrainConfig,
+    generator: torch.Generator,
+    callbacks: Sequence[Callback] = (),
+) -> list[dict]:
     """End-to-end training of a stack after its layer-wise phases, recorded as "fine-tune"."""
-    return train_end_to_end(module, X, objective=objective, generator=generator, callbacks=callbacks,
-                            config=dataclasses.replace(config, phase="fine-tune"))
+    return train_end_to_end(
+        module,
+        X,
+        objective=objective,
+        generator=generator,
+        callbacks=callbacks,
+        config=dataclasses.replace(config, phase="fine-tune"),
+    )

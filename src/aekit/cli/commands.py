@@ -1,5 +1,6 @@
 """What each ``aekit`` subcommand does, given its parsed arguments. Each builds its estimators
 and checks their parameters before any data is loaded."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,13 @@ def _fit(estimator, data):
 
 
 def _metrics(estimator, data, seconds: float | None) -> dict:
-    metrics = {"dataset": data.name, "n_train": len(data.X_train), "n_test": len(data.X_test),
-               "train_mse": -estimator.score(data.X_train), "epochs_run": estimator.n_iter_}
+    metrics = {
+        "dataset": data.name,
+        "n_train": len(data.X_train),
+        "n_test": len(data.X_test),
+        "train_mse": -estimator.score(data.X_train),
+        "epochs_run": estimator.n_iter_,
+    }
     if seconds is not None:
         metrics["fit_seconds"] = round(seconds, 3)
     if len(data.X_test):
@@ -41,8 +47,10 @@ def _write_figures(out: Path, estimator, data) -> None:
     plots.save_figure(plots.loss_curves(estimator.history_), out / "loss.png")
     if data.image_shape is not None:
         X = (data.X_test if len(data.X_test) else data.X_train)[:10]
-        plots.save_figure(plots.reconstruction_grid(X, estimator.reconstruct(X), data.image_shape),
-                          out / "reconstructions.png")
+        plots.save_figure(
+            plots.reconstruction_grid(X, estimator.reconstruct(X), data.image_shape),
+            out / "reconstructions.png",
+        )
 
 
 def _save_outputs(out: Path, estimator, metrics: dict, data) -> None:
@@ -79,10 +87,12 @@ def demo(args) -> int:
     estimator, seconds = _fit(_autoencoder(args, base), data)
     metrics = _metrics(estimator, data, seconds)
     out = Path(args.out)
-    options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet,
-                            activation_steps=50 if args.quick else 200)
-    path = write_report(out / "report.html", estimator, data, metrics,
-                        title=f"aekit demo: {data.name}", options=options)
+    options = ReportOptions(
+        tsne=not args.no_tsne, verbose=not args.quiet, activation_steps=50 if args.quick else 200
+    )
+    path = write_report(
+        out / "report.html", estimator, data, metrics, title=f"aekit demo: {data.name}", options=options
+    )
     _save_outputs(out, estimator, metrics, data)  # after the report: metrics now hold the probe's
     print(_summary(metrics))
     print(f"report: {path}")
@@ -105,8 +115,9 @@ def report(args) -> int:
     out = Path(args.out) if args.out else model_dir.parent / "report.html"
     options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet)
     study = _read_study(args.study) if args.study else None
-    path = write_report(out, estimator, data, metrics, title=f"aekit report: {data.name}",
-                        options=options, study=study)
+    path = write_report(
+        out, estimator, data, metrics, title=f"aekit report: {data.name}", options=options, study=study
+    )
     print(f"report: {path}")
     return 0
 
@@ -119,8 +130,13 @@ def _study_templates(args) -> tuple[PretrainedClassifier, AutoencoderTransformer
     values = given(args, args.model_dests)
     sda_values = {k.split("__", 1)[1]: v for k, v in values.items() if k.startswith("sda__")}
     classifier = PretrainedClassifier(verbose=not args.quiet).set_params(
-        **{k: v for k, v in values.items() if not k.startswith("sda__")})
-    sda = study.default_sda(classifier.component("autoencoder")).set_params(**sda_values) if sda_values else None
+        **{k: v for k, v in values.items() if not k.startswith("sda__")}
+    )
+    sda = (
+        study.default_sda(classifier.component("autoencoder")).set_params(**sda_values)
+        if sda_values
+        else None
+    )
     for estimator in (classifier, sda):
         if estimator is not None:
             estimator._validate_params()
@@ -136,10 +152,19 @@ def pretrain(args) -> int:
     if data.y_train is None or not len(data.X_test):
         raise ValueError(f"{data.name}: the study needs labels and a test set")
     budgets = args.budgets or ((20, 50, 100, 500, None) if data.name == "digits" else study.DEFAULT_BUDGETS)
-    records = study.run_study(data.X_train, data.y_train, data.X_test, data.y_test, budgets=budgets,
-                              seeds=args.seeds, methods=args.methods or study.METHODS,
-                              classifier=classifier, sda=sda, logreg_C=args.logreg_c,
-                              progress=not args.quiet)
+    records = study.run_study(
+        data.X_train,
+        data.y_train,
+        data.X_test,
+        data.y_test,
+        budgets=budgets,
+        seeds=args.seeds,
+        methods=args.methods or study.METHODS,
+        classifier=classifier,
+        sda=sda,
+        logreg_C=args.logreg_c,
+        progress=not args.quiet,
+    )
     paths = study.write_study(records, args.out)
     print(study.summarize(records))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
@@ -152,13 +177,25 @@ def _read_study(path) -> list[dict]:
     except (OSError, ValueError) as error:
         raise ValueError(f"{path}: not a readable study.json ({error})") from None
     if not isinstance(records, list) or not all(
-            isinstance(r, dict) and {"method", "n_labels", "test_error"} <= set(r) for r in records):
+        isinstance(r, dict) and {"method", "n_labels", "test_error"} <= set(r) for r in records
+    ):
         raise ValueError(f"{path}: not a study.json (a list of records with method, n_labels, test_error)")
     return records
 
 
 def _summary(metrics: dict) -> str:
-    keys = [k for k in ("dataset", "train_mse", "test_mse", "probe_accuracy_codes",
-                        "probe_accuracy_raw", "fit_seconds") if k in metrics]
-    return "  ".join(f"{k}={metrics[k]:.5g}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
-                     for k in keys)
+    keys = [
+        k
+        for k in (
+            "dataset",
+            "train_mse",
+            "test_mse",
+            "probe_accuracy_codes",
+            "probe_accuracy_raw",
+            "fit_seconds",
+        )
+        if k in metrics
+    ]
+    return "  ".join(
+        f"{k}={metrics[k]:.5g}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}" for k in keys
+    )

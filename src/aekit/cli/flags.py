@@ -1,5 +1,6 @@
 """Command-line flags made from estimators' parameter tables: the type, the allowed values,
 the default and the help of each flag are the table's, never retyped here."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,6 +10,7 @@ from .. import params
 
 def _parser(constraint: params.Constraint):
     """The ``type=`` of a flag; argparse names it in its message for a malformed value."""
+
     def parse(text: str):
         return constraint.parse(text)
 

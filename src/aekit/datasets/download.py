@@ -56,10 +56,12 @@ SOURCES: dict[str, Source] = {
     # zalandoresearch/fashion-mnist publishes only the MD5 of its .gz files.
     "fashion-mnist": Source(
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        checksums={"train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-                   "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
-                   "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
-                   "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310"},
+        checksums={
+            "train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
         algorithm="md5",
         of_compressed=True,
     ),
@@ -77,8 +79,9 @@ _LOCAL_COPY_HINT = (
 )
 
 
-def fetch_missing(key: str, cache: Path, missing: list[str], searched: list[Path], *,
-                  download: bool, verbose: bool) -> None:
+def fetch_missing(
+    key: str, cache: Path, missing: list[str], searched: list[Path], *, download: bool, verbose: bool
+) -> None:
     """Download the ``missing`` files of data set ``key`` into ``cache`` as ``<stem>.gz``.
 
     Parameters
@@ -106,8 +109,7 @@ def fetch_missing(key: str, cache: Path, missing: list[str], searched: list[Path
     hint = _LOCAL_COPY_HINT.format(name=key)
     if not download:
         raise DatasetError(
-            f"{key} files {', '.join(missing)} were not found in {where}, and "
-            f"download=False. {hint}"
+            f"{key} files {', '.join(missing)} were not found in {where}, and download=False. {hint}"
         )
     try:
         cache.mkdir(parents=True, exist_ok=True)
@@ -158,7 +160,11 @@ def _copy_with_progress(resp, out, *, desc: str, verbose: bool) -> None:
     total = int(resp.headers.get("Content-Length") or 0) or None
     # disable=None lets tqdm hide the bar when stderr is not a terminal.
     with tqdm(
-        total=total, unit="B", unit_scale=True, desc=desc, leave=False,
+        total=total,
+        unit="B",
+        unit_scale=True,
+        desc=desc,
+        leave=False,
         disable=None if verbose else True,
     ) as bar:
         for chunk in iter(lambda: resp.read(1 << 16), b""):

@@ -52,13 +52,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     count = math.prod(shape)
     expected, found = count * dtype.itemsize, len(raw) - offset
     if found < expected:
-        raise DatasetError(
-            f"{path} is truncated: header says {expected} bytes of data, found {found}"
-        )
+        raise DatasetError(f"{path} is truncated: header says {expected} bytes of data, found {found}")
     if found > expected:
-        raise DatasetError(
-            f"{path} is corrupt: header says {expected} bytes of data, found {found}"
-        )
+        raise DatasetError(f"{path} is corrupt: header says {expected} bytes of data, found {found}")
     data = np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(shape)
     # The copy makes the array writable and converts it to native byte order.
     return data.astype(dtype.newbyteorder("="))
@@ -90,8 +86,7 @@ def _parse_idx_header(raw: bytes, path: Path) -> tuple[np.dtype, tuple[int, ...]
     offset = 4 + 4 * ndim
     if len(raw) < offset:
         raise DatasetError(
-            f"{path} is truncated: header declares {ndim} dimensions but the file "
-            f"ends after {len(raw)} bytes"
+            f"{path} is truncated: header declares {ndim} dimensions but the file ends after {len(raw)} bytes"
         )
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     return _IDX_DTYPES[raw[2]], shape, offset

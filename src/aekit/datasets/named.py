@@ -122,13 +122,11 @@ def _read_idx_split(directory: Path, split: str, source: Source):
         )
     if labels.dtype != np.uint8 or labels.ndim != 1:
         raise DatasetError(
-            f"{labels_path} does not hold uint8 labels: found shape {labels.shape}, "
-            f"type {labels.dtype}"
+            f"{labels_path} does not hold uint8 labels: found shape {labels.shape}, type {labels.dtype}"
         )
     if len(images) != len(labels):
         raise DatasetError(
-            f"{images_path} holds {len(images)} images but {labels_path} holds "
-            f"{len(labels)} labels"
+            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
         )
     X = images.reshape(len(images), -1).astype(np.float32)
     X /= 255.0

@@ -57,9 +57,7 @@ def load_file(path: str | os.PathLike) -> Dataset:
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if suffix not in _READERS:
-        raise DatasetError(
-            f"{path}: unsupported file type {suffix or '(none)'!r}; use .npy, .npz or .csv"
-        )
+        raise DatasetError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .npy, .npz or .csv")
     if not path.is_file():
         raise DatasetError(f"file {path} does not exist")
     if path.stat().st_size == 0:
@@ -79,9 +77,7 @@ def _user_dataset(path: Path, X, y=None, X_test=None, y_test=None) -> Dataset:
     else:
         X_test, _ = _as_samples(X_test, path, "X_test", allow_empty=True)
         if X_test.shape[1] != X.shape[1]:
-            raise DatasetError(
-                f"{path}: X has {X.shape[1]} features but X_test has {X_test.shape[1]}"
-            )
+            raise DatasetError(f"{path}: X has {X.shape[1]} features but X_test has {X_test.shape[1]}")
         y_test = _as_labels(y_test, len(X_test), path, "y_test")
     if (y is None) != (y_test is None):
         raise DatasetError(f"{path}: labels must be given for both parts or neither")
@@ -116,9 +112,7 @@ def _as_labels(y, n: int, path: Path, key: str) -> np.ndarray | None:
     if y.ndim == 2 and y.shape[1] == 1:  # a column vector is a common way to save labels
         y = y[:, 0]
     if y.dtype.kind not in "biuf" or y.ndim != 1:
-        raise DatasetError(
-            f"{path}: {key} must be a 1-D numeric array, got shape {y.shape}, type {y.dtype}"
-        )
+        raise DatasetError(f"{path}: {key} must be a 1-D numeric array, got shape {y.shape}, type {y.dtype}")
     if len(y) != n:
         raise DatasetError(f"{path}: {key} has {len(y)} labels for {n} samples")
     if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.round(y)).all()):
@@ -131,8 +125,7 @@ def _check_finite(X: np.ndarray, path: Path, key: str) -> None:
     if bad.any():
         row, col = np.unravel_index(np.argmax(bad), bad.shape)
         raise DatasetError(
-            f"{path}: {key} contains NaN or infinite values "
-            f"(first at sample {row}, feature {col})"
+            f"{path}: {key} contains NaN or infinite values (first at sample {row}, feature {col})"
         )
 
 
@@ -158,13 +151,10 @@ def _read_npz(path: Path) -> dict:
         raise DatasetError(f"{path} is an .npy file, not an .npz archive")
     with archive:
         found = {
-            key: next((n for n in names if n in archive.files), None)
-            for key, names in _NPZ_KEYS.items()
+            key: next((n for n in names if n in archive.files), None) for key, names in _NPZ_KEYS.items()
         }
         if found["X"] is None:
-            raise DatasetError(
-                f"{path} has no array named 'X' or 'x' (it has: {', '.join(archive.files)})"
-            )
+            raise DatasetError(f"{path} has no array named 'X' or 'x' (it has: {', '.join(archive.files)})")
         ignored = set(archive.files) - set(found.values())
         if ignored:
             logger.warning("%s: ignoring arrays %s", path, ", ".join(sorted(ignored)))
@@ -226,9 +216,7 @@ def _csv_values(body: list[tuple[int, list[str]]], path: Path) -> np.ndarray:
     for line, row in body:
         for col, field in enumerate(row, start=1):
             if not _is_numeric_row([field]):
-                raise DatasetError(
-                    f"{path}, line {line}, column {col}: {field!r} is not a number"
-                )
+                raise DatasetError(f"{path}, line {line}, column {col}: {field!r} is not a number")
     raise DatasetError(f"{path} holds values that are not numbers")  # pragma: no cover
 
 

@@ -1,7 +1,14 @@
 """scikit-learn estimators over aekit's modules: check the parameters, build the module, train."""
+
 from .autoencoder import TRAINING_MODES, AutoencoderTransformer
 from .base import ESTIMATORS, AekitEstimator
 from .classifier import UNLABELLED, PretrainedClassifier
 
-__all__ = ["AekitEstimator", "AutoencoderTransformer", "ESTIMATORS", "PretrainedClassifier",
-           "TRAINING_MODES", "UNLABELLED"]
+__all__ = [
+    "AekitEstimator",
+    "AutoencoderTransformer",
+    "ESTIMATORS",
+    "PretrainedClassifier",
+    "TRAINING_MODES",
+    "UNLABELLED",
+]

@@ -1,5 +1,6 @@
 """AutoencoderTransformer: a stacked (optionally tied, denoising) autoencoder as a scikit-learn
 transformer."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,8 +20,9 @@ TRAINING_MODES = ("end_to_end", "layerwise")
 
 
 @estimator
-class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingParams,
-                             AekitEstimator):
+class AutoencoderTransformer(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingParams, AekitEstimator
+):
     """Stacked (optionally tied, denoising) autoencoder as a scikit-learn transformer.
 
     ``transform`` gives the codes of the coding layer, ``inverse_transform`` maps codes back
@@ -41,30 +43,42 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     """
 
     hidden_layer_sizes: tuple = HIDDEN_LAYER_SIZES.field((300, 150), kw_only=False)
-    architecture: str = Param(Options(*AUTOENCODER_FAMILIES), "The model family: 'dense' is a "
-                              "symmetric multilayer perceptron.").field("dense")
+    architecture: str = Param(
+        Options(*AUTOENCODER_FAMILIES), "The model family: 'dense' is a symmetric multilayer perceptron."
+    ).field("dense")
     activation: str = ACTIVATION.field("elu")
-    code_activation: str | None = Param(Maybe(Options(*ACTIVATIONS)), "Activation of the coding "
-                                        "layer; None uses activation.").field(None)
-    tied: bool = Param(Flag(), "Decoder weights are the transposes of the encoder weights: half "
-                       "the weights, and they are regularised once.").field(True)
+    code_activation: str | None = Param(
+        Maybe(Options(*ACTIVATIONS)), "Activation of the coding layer; None uses activation."
+    ).field(None)
+    tied: bool = Param(
+        Flag(),
+        "Decoder weights are the transposes of the encoder weights: half "
+        "the weights, and they are regularised once.",
+    ).field(True)
     loss: str = LOSS.field("mse")
     l2: float = L2.field(5e-4)
     corruption: str | None = CORRUPTION.field(None)
     corruption_level: float = CORRUPTION_LEVEL.field(0.1)
-    training: str = Param(Options(*TRAINING_MODES), "Train the whole stack at once, or greedily "
-                          "one layer at a time (then fine-tune for fine_tune_epochs).").field("end_to_end")
+    training: str = Param(
+        Options(*TRAINING_MODES),
+        "Train the whole stack at once, or greedily "
+        "one layer at a time (then fine-tune for fine_tune_epochs).",
+    ).field("end_to_end")
     layerwise_method: str = METHOD.field("phases")
-    layerwise_epochs: int | tuple = Param(PerLayer(EPOCHS.constraint), "Epochs of each layer-wise "
-                                          "phase: one value for all, or one per layer.").field(4)
+    layerwise_epochs: int | tuple = Param(
+        PerLayer(EPOCHS.constraint), "Epochs of each layer-wise phase: one value for all, or one per layer."
+    ).field(4)
     layerwise_step_count: str = STEP_COUNT.field("per_phase")
-    fine_tune_epochs: int = Param(EPOCHS.constraint, "End-to-end epochs after the layer-wise "
-                                  "phases.").field(0)
+    fine_tune_epochs: int = Param(EPOCHS.constraint, "End-to-end epochs after the layer-wise phases.").field(
+        0
+    )
     fine_tune_learning_rate: float | None = Param(
-        Maybe(LEARNING_RATE.constraint), "Step size of that fine-tuning; None: learning_rate / 10. "
+        Maybe(LEARNING_RATE.constraint),
+        "Step size of that fine-tuning; None: learning_rate / 10. "
         "A fresh Adam's first steps move every weight by about the step size whatever its "
         "gradient, which at the pretraining rate can undo the pretrained stack.",
-        flags=("--fine-tune-learning-rate", "--fine-tune-lr")).field(None)
+        flags=("--fine-tune-learning-rate", "--fine-tune-lr"),
+    ).field(None)
     epochs: int = EPOCHS.but(doc="Epochs of end-to-end training.").field(10)
     batch_size: int = BATCH_SIZE.field(150)
     learning_rate: float = LEARNING_RATE.field(0.01)
@@ -76,7 +90,9 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         plan = self._plan()
         X = validate_data(self, X, dtype=np.float32)
         if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
-            raise ValueError("loss='bce' needs inputs in [0, 1]; scale X (e.g. MinMaxScaler) or use loss='mse'")
+            raise ValueError(
+                "loss='bce' needs inputs in [0, 1]; scale X (e.g. MinMaxScaler) or use loss='mse'"
+            )
         device, init_generator, generator = self._runtime(self.random_state)
         family = FAMILIES[self.architecture]
         config = family.from_params(self.get_params(deep=False), X.shape[1])
@@ -90,18 +106,21 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         corruption.validate(self.corruption, self.corruption_level)
         if self.training == "layerwise":
             if not FAMILIES[self.architecture].layerwise:
-                raise InvalidParameterError(f"training='layerwise' is not available for "
-                                            f"architecture={self.architecture!r}")
+                raise InvalidParameterError(
+                    f"training='layerwise' is not available for architecture={self.architecture!r}"
+                )
             epochs = self.layerwise_epochs
             if isinstance(epochs, (tuple, list)) and len(epochs) != self._depth():
                 raise InvalidParameterError(
                     f"layerwise_epochs={epochs!r} has {len(epochs)} values, but hidden_layer_sizes="
-                    f"{self.hidden_layer_sizes!r} has {self._depth()} layers: give one value or one per layer")
+                    f"{self.hidden_layer_sizes!r} has {self._depth()} layers: give one value or one per layer"
+                )
             if self.validation_fraction and not self.fine_tune_epochs:
                 raise InvalidParameterError(
                     "validation_fraction (and patience) apply to end-to-end training and to "
                     "fine-tuning; with training='layerwise' and fine_tune_epochs=0 they would be "
-                    "ignored: set fine_tune_epochs > 0 or validation_fraction=0")
+                    "ignored: set fine_tune_epochs > 0 or validation_fraction=0"
+                )
 
     def _depth(self) -> int:
         sizes = self.hidden_layer_sizes
@@ -113,13 +132,25 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         if self.training == "end_to_end":
             return training.Plan(objective, end_to_end=self._train_config("train"))
         layerwise = LayerwiseConfig(
-            method=self.layerwise_method, epochs=self.layerwise_epochs, learning_rate=self.learning_rate,
-            l2=self.l2, corruption=self.corruption, corruption_level=self.corruption_level,
-            batch_size=self.batch_size, step_count=self.layerwise_step_count)
+            method=self.layerwise_method,
+            epochs=self.layerwise_epochs,
+            learning_rate=self.learning_rate,
+            l2=self.l2,
+            corruption=self.corruption,
+            corruption_level=self.corruption_level,
+            batch_size=self.batch_size,
+            step_count=self.layerwise_step_count,
+        )
         layerwise.phases(self._depth())  # one value per layer?
-        fine_tune = self._train_config(
-            "fine-tune", epochs=self.fine_tune_epochs,
-            learning_rate=self.fine_tune_learning_rate or self.learning_rate / 10) if self.fine_tune_epochs else None
+        fine_tune = (
+            self._train_config(
+                "fine-tune",
+                epochs=self.fine_tune_epochs,
+                learning_rate=self.fine_tune_learning_rate or self.learning_rate / 10,
+            )
+            if self.fine_tune_epochs
+            else None
+        )
         return training.Plan(objective, layerwise=layerwise, fine_tune=fine_tune, verbose=bool(self.verbose))
 
     # -- using the fitted model ----------------------------------------------------------
@@ -154,8 +185,10 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def _check_codes(self, Z) -> np.ndarray:
         Z = check_array(Z, dtype=np.float32)
         if Z.shape[1] != self._n_features_out:
-            raise ValueError(f"codes have {Z.shape[1]} features, but the coding layer of "
-                             f"{type(self).__name__} has {self._n_features_out}")
+            raise ValueError(
+                f"codes have {Z.shape[1]} features, but the coding layer of "
+                f"{type(self).__name__} has {self._n_features_out}"
+            )
         return Z
 
     def __sklearn_tags__(self):

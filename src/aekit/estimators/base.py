@@ -6,6 +6,7 @@ An estimator class is declared with :func:`estimator`: a dataclass whose fields 
 :meth:`aekit.params.Param.field`, so its ``__init__`` only stores its arguments (as
 scikit-learn requires) and its table is the list of those fields.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,11 @@ from ..nn import ACTIVATIONS
 ESTIMATORS: dict[str, type] = {}
 
 # model settings that more than one estimator has
-HIDDEN_LAYER_SIZES = params.Param(params.Sizes(), "Encoder widths, bottom first; the last is the "
-                                  "coding layer. The decoder mirrors them.", flags=("--hidden",))
+HIDDEN_LAYER_SIZES = params.Param(
+    params.Sizes(),
+    "Encoder widths, bottom first; the last is the coding layer. The decoder mirrors them.",
+    flags=("--hidden",),
+)
 ACTIVATION = params.Param(params.Options(*ACTIVATIONS), "Activation of the hidden layers.")
 
 
@@ -109,15 +113,19 @@ class AekitEstimator(BaseEstimator):
         value = getattr(self, name)
         inner = self.component(name)
         if isinstance(value, FrozenEstimator) or prefit is True or (prefit == "auto" and is_fitted(inner)):
-            check_is_fitted(inner, msg=f"prefit={prefit!r} needs a fitted {name}; fit it first or "
-                                       "pass prefit=False")
+            check_is_fitted(
+                inner, msg=f"prefit={prefit!r} needs a fitted {name}; fit it first or pass prefit=False"
+            )
             if inner.n_features_in_ != X.shape[1]:
-                raise ValueError(f"the {name} was fitted on {inner.n_features_in_} features, "
-                                 f"X has {X.shape[1]}")
+                raise ValueError(
+                    f"the {name} was fitted on {inner.n_features_in_} features, X has {X.shape[1]}"
+                )
             return inner
         inner = clone(inner)
         own = inner.get_params(deep=False)
-        inner.set_params(**{k: getattr(self, k) for k in ("device", "verbose") if k in own and hasattr(self, k)})
+        inner.set_params(
+            **{k: getattr(self, k) for k in ("device", "verbose") if k in own and hasattr(self, k)}
+        )
         if inner.random_state is None:
             inner.set_params(random_state=seed)
         return inner.fit(X)
@@ -137,8 +145,9 @@ def apply_in_batches(module: torch.nn.Module, fn, X: np.ndarray, batch_size: int
     """``fn`` over the rows of ``X`` in evaluation mode, on the module's device; numpy out."""
     module.eval()
     device = next(module.parameters()).device
-    outputs = [fn(torch.from_numpy(X[i:i + batch_size]).to(device)).cpu()
-               for i in range(0, len(X), batch_size)]
+    outputs = [
+        fn(torch.from_numpy(X[i : i + batch_size]).to(device)).cpu() for i in range(0, len(X), batch_size)
+    ]
     return torch.cat(outputs).numpy()
 
 
@@ -156,16 +165,23 @@ class TrainingParams:
 
     def _train_config(self, phase: str, **overrides) -> engine.TrainConfig:
         """The engine's settings from this estimator's parameters (``overrides`` win)."""
-        settings = dict(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                        learning_rate_schedule=self.learning_rate_schedule,
-                        validation_fraction=self.validation_fraction, patience=self.patience,
-                        verbose=bool(self.verbose), phase=phase)
+        settings = dict(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            learning_rate_schedule=self.learning_rate_schedule,
+            validation_fraction=self.validation_fraction,
+            patience=self.patience,
+            verbose=bool(self.verbose),
+            phase=phase,
+        )
         return engine.TrainConfig(**{**settings, **overrides})
 
     def _check_early_stopping(self) -> None:
         if self.patience is not None and not self.validation_fraction:
             raise params.InvalidParameterError(
-                f"patience={self.patience} (early stopping) needs a validation_fraction > 0 to watch")
+                f"patience={self.patience} (early stopping) needs a validation_fraction > 0 to watch"
+            )
 
     def _runtime(self, random_state) -> tuple[torch.device, torch.Generator, torch.Generator]:
         """(training device, initialisation generator, training generator) seeded from

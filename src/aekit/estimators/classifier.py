@@ -1,5 +1,6 @@
 """PretrainedClassifier: a classifier on the encoder of an autoencoder pretrained on every row,
 labelled or not (scikit-learn's semi-supervised convention: ``y == -1`` is unlabelled)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,22 +64,32 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
         "code_activation are the classifier's architecture. A clone is fitted on every row of X, "
         "on this classifier's device and with its verbose, seeded from random_state unless it has "
         "its own. Wrap a fitted autoencoder in sklearn.frozen.FrozenEstimator to keep it fitted "
-        "through clone (which GridSearchCV calls).", flags=()).field(None, kw_only=False)
+        "through clone (which GridSearchCV calls).",
+        flags=(),
+    ).field(None, kw_only=False)
     prefit: str | bool = Param(
-        Options("auto", True, False), "What to do with the autoencoder: 'auto' uses a fitted one "
+        Options("auto", True, False),
+        "What to do with the autoencoder: 'auto' uses a fitted one "
         "as it is (never refitted nor modified: its weights are copied) and fits a clone of an "
         "unfitted one; True requires a fitted one; False always fits a clone. A FrozenEstimator "
-        "is always used as it is.", flags=()).field("auto")
-    pretrain: bool = Param(Flag(), "False skips the autoencoder and trains the same architecture "
-                           "from He-initialised weights (the baseline 'from scratch'); freeze is "
-                           "then ignored: every layer trains.").field(True)
+        "is always used as it is.",
+        flags=(),
+    ).field("auto")
+    pretrain: bool = Param(
+        Flag(),
+        "False skips the autoencoder and trains the same architecture "
+        "from He-initialised weights (the baseline 'from scratch'); freeze is "
+        "then ignored: every layer trains.",
+    ).field(True)
     n_layers: int | None = N_LAYERS.field(None)
     freeze: str | int = FREEZE.field("lower")
     l2: float = L2.but(doc="Weight of sum(W**2)/2 over the trainable weight matrices.").field(0.0)
     dropout: float = DROPOUT.field(0.0)
     input_dropout: float = INPUT_DROPOUT.field(0.0)
-    epochs: int = EPOCHS.but(doc="(Maximum) epochs of classifier training; with fewer labelled "
-                             "rows than batch_size an epoch is a single step.").field(100)
+    epochs: int = EPOCHS.but(
+        doc="(Maximum) epochs of classifier training; with fewer labelled "
+        "rows than batch_size an epoch is a single step."
+    ).field(100)
     batch_size: int = BATCH_SIZE.field(32)
     learning_rate: float = LEARNING_RATE.field(0.01)
 
@@ -106,8 +117,15 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
         device, init_generator, generator = self._runtime(seed)
         module = self._build_module(X, len(classes), ae_seed, init_generator).to(device)
         self.n_frozen_ = classify.n_frozen_layers(self.freeze if self.pretrain else "none", module.depth)
-        self.history_ = classify.train_classifier(module, X[labelled], targets, freeze=self.n_frozen_,
-                                                  l2=self.l2, config=config, generator=generator)
+        self.history_ = classify.train_classifier(
+            module,
+            X[labelled],
+            targets,
+            freeze=self.n_frozen_,
+            l2=self.l2,
+            config=config,
+            generator=generator,
+        )
         self.module_, self.classes_, self.n_iter_ = module, classes, len(self.history_)
         return self
 
@@ -124,8 +142,11 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
             classify.n_frozen_layers(self.freeze, n_layers)
 
     def _uses_fitted_autoencoder(self) -> bool:
-        return isinstance(self.autoencoder, FrozenEstimator) or self.prefit is True or (
-            self.prefit == "auto" and is_fitted(self.component("autoencoder")))
+        return (
+            isinstance(self.autoencoder, FrozenEstimator)
+            or self.prefit is True
+            or (self.prefit == "auto" and is_fitted(self.component("autoencoder")))
+        )
 
     @staticmethod
     def _hidden_sizes(ae) -> tuple:
@@ -137,9 +158,14 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
         from He-initialised weights."""
         if self.pretrain:
             self.autoencoder_ = self._fitted_component("autoencoder", X, ae_seed, self.prefit)
-            return classify.from_autoencoder(self.autoencoder_.module_, n_classes, n_layers=self.n_layers,
-                                             dropout=self.dropout, input_dropout=self.input_dropout,
-                                             generator=generator)
+            return classify.from_autoencoder(
+                self.autoencoder_.module_,
+                n_classes,
+                n_layers=self.n_layers,
+                dropout=self.dropout,
+                input_dropout=self.input_dropout,
+                generator=generator,
+            )
         self.autoencoder_ = None
         return EncoderClassifier(self._scratch_config(X.shape[1], n_classes), generator)
 
@@ -148,10 +174,15 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
         ae = self.component("autoencoder")
         sizes = self._hidden_sizes(ae)
         n_layers = len(sizes) if self.n_layers is None else self.n_layers
-        return ClassifierConfig(n_inputs=n_features, hidden_sizes=sizes[:n_layers], n_classes=n_classes,
-                                activation=ae.activation,
-                                code_activation=ae.code_activation if n_layers == len(sizes) else None,
-                                dropout=self.dropout, input_dropout=self.input_dropout)
+        return ClassifierConfig(
+            n_inputs=n_features,
+            hidden_sizes=sizes[:n_layers],
+            n_classes=n_classes,
+            activation=ae.activation,
+            code_activation=ae.code_activation if n_layers == len(sizes) else None,
+            dropout=self.dropout,
+            input_dropout=self.input_dropout,
+        )
 
     # -- using the fitted model ----------------------------------------------------------
     def predict_proba(self, X) -> np.ndarray:
@@ -179,19 +210,24 @@ def labelled_mask(y: np.ndarray) -> np.ndarray:
     if y.dtype.kind in "iuf":
         return y != UNLABELLED
     if y.dtype.kind == "O":
-        return np.array([not (isinstance(v, (int, float, np.number)) and v == UNLABELLED) for v in y],
-                        dtype=bool)
+        return np.array(
+            [not (isinstance(v, (int, float, np.number)) and v == UNLABELLED) for v in y], dtype=bool
+        )
     return np.ones(len(y), dtype=bool)
 
 
 def check_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(classes_, class indices)`` of the labelled rows; clear errors when they cannot train."""
     if len(y) == 0:
-        raise ValueError(f"no labelled rows: every y is {UNLABELLED}, the mark of an unlabelled "
-                         "row; label at least one row of each of 2 classes")
+        raise ValueError(
+            f"no labelled rows: every y is {UNLABELLED}, the mark of an unlabelled "
+            "row; label at least one row of each of 2 classes"
+        )
     check_classification_targets(y)
     classes, targets = np.unique(y, return_inverse=True)
     if len(classes) < 2:
-        raise ValueError(f"the labelled rows (y != {UNLABELLED}) have 1 class "
-                         f"({classes.tolist()[0]!r}); a classifier needs at least 2 classes")
+        raise ValueError(
+            f"the labelled rows (y != {UNLABELLED}) have 1 class "
+            f"({classes.tolist()[0]!r}); a classifier needs at least 2 classes"
+        )
     return classes, targets

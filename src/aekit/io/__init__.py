@@ -18,10 +18,19 @@ allocates the module, and reads directories written by older versions of aekit
 (:mod:`aekit.io.compat`). Writing goes through :func:`aekit.files.atomic_directory`: a failed
 save never leaves a half-written model or loses the previous one.
 """
+
 from ..files import atomic_directory
 from .format import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, ModelFileError
 from .reading import load
 from .writing import save
 
-__all__ = ["CONFIG_FILE", "FORMAT", "FORMAT_VERSION", "ModelFileError", "WEIGHTS_FILE",
-           "atomic_directory", "load", "save"]
+__all__ = [
+    "CONFIG_FILE",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ModelFileError",
+    "WEIGHTS_FILE",
+    "atomic_directory",
+    "load",
+    "save",
+]

@@ -7,6 +7,7 @@ PretrainedClassifier stored its default autoencoder's settings as flat parameter
 (``pretrain_epochs``, ``corruption_level``, ...) where it now holds an AutoencoderTransformer
 as its ``autoencoder`` parameter.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,10 +15,16 @@ import re
 _FAMILY_V1 = {"AutoencoderTransformer": "dense", "PretrainedClassifier": "classifier"}
 _ENCODER_V1 = re.compile(r"^encoders\.(\d+)\.")
 # PretrainedClassifier's flat parameters of format 1 -> the autoencoder parameter they became
-_CLASSIFIER_AE_V1 = {"hidden_layer_sizes": "hidden_layer_sizes", "activation": "activation",
-                     "training": "training", "corruption": "corruption",
-                     "corruption_level": "corruption_level", "pretrain_batch_size": "batch_size",
-                     "pretrain_learning_rate": "learning_rate", "pretrain_l2": "l2"}
+_CLASSIFIER_AE_V1 = {
+    "hidden_layer_sizes": "hidden_layer_sizes",
+    "activation": "activation",
+    "training": "training",
+    "corruption": "corruption",
+    "corruption_level": "corruption_level",
+    "pretrain_batch_size": "batch_size",
+    "pretrain_learning_rate": "learning_rate",
+    "pretrain_l2": "l2",
+}
 
 
 def upgrade(config: dict) -> dict:

@@ -1,4 +1,5 @@
 """The model directory's names and version, its error, and parameters as JSON."""
+
 from __future__ import annotations
 
 import logging
@@ -27,8 +28,9 @@ def error(file: Path, problem: str) -> ModelFileError:
 
 def estimator_class(name, file: Path) -> type:
     if name not in ESTIMATORS:
-        raise error(file, f"names estimator {name!r}, which this aekit cannot load "
-                          f"(it knows {sorted(ESTIMATORS)})")
+        raise error(
+            file, f"names estimator {name!r}, which this aekit cannot load (it knows {sorted(ESTIMATORS)})"
+        )
     return ESTIMATORS[name]
 
 
@@ -43,8 +45,10 @@ def params_to_json(params: dict) -> tuple[dict, list[str]]:
             logger.warning("%s is a numpy RandomState: it is saved as None", name)
         elif isinstance(value, BaseEstimator):  # e.g. PretrainedClassifier's autoencoder
             out[name] = _estimator_to_json(value, name)
-            notes.append(f"{name} was a {type(value).__name__}; saved as its parameters "
-                         "(it loads unfitted: the fitted layers are in the model's weights)")
+            notes.append(
+                f"{name} was a {type(value).__name__}; saved as its parameters "
+                "(it loads unfitted: the fitted layers are in the model's weights)"
+            )
         else:
             out[name] = to_json(value, f"parameter {name!r}")
     return out, notes
@@ -55,8 +59,10 @@ def _estimator_to_json(value, name: str) -> dict:
     inner = unwrap(value)
     kind = type(inner).__name__
     if ESTIMATORS.get(kind) is not type(inner):
-        raise TypeError(f"cannot save parameter {name!r}: a {kind} is not an estimator "
-                        f"aekit.io knows ({sorted(ESTIMATORS)})")
+        raise TypeError(
+            f"cannot save parameter {name!r}: a {kind} is not an estimator "
+            f"aekit.io knows ({sorted(ESTIMATORS)})"
+        )
     params, _ = params_to_json(inner.get_params(deep=False))
     return {"__estimator__": kind, "params": params}
 

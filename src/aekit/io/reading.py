@@ -1,4 +1,5 @@
 """Reading a model directory back into a fitted estimator."""
+
 from __future__ import annotations
 
 import json
@@ -81,8 +82,11 @@ def _read_config(file: Path) -> dict:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise error(file, f"format_version {version!r} is not a positive integer")
     if version > FORMAT_VERSION:
-        raise error(file, f"has format_version {version}, but this aekit reads up to "
-                          f"{FORMAT_VERSION}; upgrade aekit to load it")
+        raise error(
+            file,
+            f"has format_version {version}, but this aekit reads up to "
+            f"{FORMAT_VERSION}; upgrade aekit to load it",
+        )
     if "estimator" not in config:
         raise error(file, "lacks the key 'estimator'")
     return config
@@ -96,8 +100,11 @@ def _check_keys(config: dict, file: Path) -> None:
         if not isinstance(config[key], dict):
             raise error(file, f"{key!r} should be an object, got {type(config[key]).__name__}")
     if config["family"] not in FAMILIES:
-        raise error(file, f"names model family {config['family']!r}, which this aekit does not "
-                          f"know (it knows {sorted(FAMILIES)})")
+        raise error(
+            file,
+            f"names model family {config['family']!r}, which this aekit does not "
+            f"know (it knows {sorted(FAMILIES)})",
+        )
 
 
 def _estimator_from_params(config: dict, file: Path):
@@ -115,8 +122,9 @@ def _module_from_config(config: dict, weights: Path, format_version: int) -> tor
     try:
         module_config = family.config.from_dict(config["module"])
     except (TypeError, ValueError) as exc:
-        raise error(weights.with_name(CONFIG_FILE),
-                    f"'module' is not a valid {family.config.__name__}: {exc}") from exc
+        raise error(
+            weights.with_name(CONFIG_FILE), f"'module' is not a valid {family.config.__name__}: {exc}"
+        ) from exc
     with torch.device("meta"):  # shapes only: nothing is allocated for a config that lies
         expected = family.module(module_config).state_dict()
     state = _read_weights(weights, expected, format_version)
@@ -141,8 +149,10 @@ def _header(file: Path, format_version: int) -> dict:
     """``{weight name: (shape, safetensors dtype)}`` from the file's header alone."""
     with safetensors.safe_open(str(file), framework="pt") as f:
         slices = {k: f.get_slice(k) for k in f.keys()}
-        return {compat.weight_name(k, format_version): (tuple(s.get_shape()), s.get_dtype())
-                for k, s in slices.items()}
+        return {
+            compat.weight_name(k, format_version): (tuple(s.get_shape()), s.get_dtype())
+            for k, s in slices.items()
+        }
 
 
 def _readable(file: Path, read):
@@ -172,5 +182,7 @@ def _load_device(device) -> torch.device:
     try:
         return engine.resolve_device(device)
     except ValueError:  # a CUDA device on a machine without CUDA: still usable for inference
-        logger.warning("model was saved for device %r but CUDA is not available; loading it on the CPU", device)
+        logger.warning(
+            "model was saved for device %r but CUDA is not available; loading it on the CPU", device
+        )
         return torch.device("cpu")

@@ -1,4 +1,5 @@
 """Writing a fitted estimator to a model directory."""
+
 from __future__ import annotations
 
 import json
@@ -74,11 +75,21 @@ def _config(estimator, name: str) -> dict:
     from .. import __version__  # at call time: aekit/__init__ imports this module
 
     params, notes = params_to_json(estimator.get_params(deep=False))
-    fitted = {attr: to_json(getattr(estimator, attr), attr)
-              for attr in estimator._fitted_attributes if hasattr(estimator, attr)}
-    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "aekit_version": __version__,
-              "estimator": name, "params": params, "family": family_of(estimator.module_),
-              "module": estimator.module_.config.to_dict(), "fitted": fitted}
+    fitted = {
+        attr: to_json(getattr(estimator, attr), attr)
+        for attr in estimator._fitted_attributes
+        if hasattr(estimator, attr)
+    }
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "aekit_version": __version__,
+        "estimator": name,
+        "params": params,
+        "family": family_of(estimator.module_),
+        "module": estimator.module_.config.to_dict(),
+        "fitted": fitted,
+    }
     if notes:
         config["notes"] = notes
     return config

@@ -1,4 +1,5 @@
 """Torch modules of aekit: no training, no I/O, no plotting."""
+
 from .activations import ACTIVATIONS, make_activation
 from .classifier import ClassifierConfig, EncoderClassifier
 from .encoder import DenseEncoder
@@ -6,6 +7,17 @@ from .families import AUTOENCODER_FAMILIES, FAMILIES, Family, family_of
 from .layers import TiedLinear
 from .stacked import StackedAutoencoder, StackedConfig
 
-__all__ = ["ACTIVATIONS", "AUTOENCODER_FAMILIES", "ClassifierConfig", "DenseEncoder", "EncoderClassifier",
-           "FAMILIES", "Family", "StackedAutoencoder", "StackedConfig", "TiedLinear", "family_of",
-           "make_activation"]
+__all__ = [
+    "ACTIVATIONS",
+    "AUTOENCODER_FAMILIES",
+    "ClassifierConfig",
+    "DenseEncoder",
+    "EncoderClassifier",
+    "FAMILIES",
+    "Family",
+    "StackedAutoencoder",
+    "StackedConfig",
+    "TiedLinear",
+    "family_of",
+    "make_activation",
+]

@@ -6,6 +6,7 @@ from :func:`make_activation`; the fused reconstruction loss (:mod:`aekit.nn.fuse
 disagree about what an activation computes. Every derivative here is a function of the
 activation's *output*, so the fused backward keeps no pre-activations.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

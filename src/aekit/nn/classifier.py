@@ -1,4 +1,5 @@
 """EncoderClassifier: the dense encoder topped by a linear output layer giving class logits."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

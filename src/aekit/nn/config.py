@@ -1,4 +1,5 @@
 """``to_dict`` / ``from_dict`` for aekit's configuration dataclasses."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,8 +10,7 @@ class DictConfig:
     ``from_dict`` in which an unknown key is an error, not silently dropped."""
 
     def to_dict(self) -> dict:
-        return {name: list(v) if isinstance(v, tuple) else v
-                for name, v in dataclasses.asdict(self).items()}
+        return {name: list(v) if isinstance(v, tuple) else v for name, v in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict):

@@ -5,6 +5,7 @@ Both describe their encoder by the same fields (:class:`EncoderLayers`): ``n_inp
 layers from them, initialises them and runs them one layer at a time or all together, so the
 classifier's hidden layers are the autoencoder's encoder, not a copy of its code.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,9 @@ class EncoderLayers:
     and ``code_activation``: the layer specification of a :class:`DenseEncoder`."""
 
     def _validate_encoder(self, *more_activations: str) -> None:
-        self.hidden_sizes = tuple(self.hidden_sizes) if isinstance(self.hidden_sizes, (list, tuple)) \
-            else (self.hidden_sizes,)
+        self.hidden_sizes = (
+            tuple(self.hidden_sizes) if isinstance(self.hidden_sizes, (list, tuple)) else (self.hidden_sizes,)
+        )
         _SIZES.check("n_inputs", self.n_inputs)
         _SIZES.check("hidden_sizes", self.hidden_sizes)
         for name in (self.activation, self.code_activation or "linear", *more_activations):
@@ -58,8 +60,9 @@ class DenseEncoder(nn.Module):
         super().__init__()
         sizes = spec.sizes
         self.layers = nn.ModuleList(nn.Linear(sizes[k], sizes[k + 1]) for k in range(spec.depth))
-        self.activations = nn.ModuleList(make_activation(spec.layer_activation(k + 1))
-                                         for k in range(spec.depth))
+        self.activations = nn.ModuleList(
+            make_activation(spec.layer_activation(k + 1)) for k in range(spec.depth)
+        )
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:

@@ -6,6 +6,7 @@ A family is a torch module class, its configuration dataclass (with ``to_dict`` 
 parameters and the number of input features. :mod:`aekit.io` records the family's name in a
 model directory and rebuilds the module from this table.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -44,10 +45,14 @@ class Family:
 
 def _dense_config(params: Mapping[str, Any], n_features: int) -> StackedConfig:
     sizes = params["hidden_layer_sizes"]
-    return StackedConfig(n_inputs=n_features, hidden_sizes=sizes if isinstance(sizes, tuple) else (sizes,),
-                         activation=params["activation"],
-                         output_activation="sigmoid" if params["loss"] == "bce" else "linear",
-                         tied=bool(params["tied"]), code_activation=params["code_activation"])
+    return StackedConfig(
+        n_inputs=n_features,
+        hidden_sizes=sizes if isinstance(sizes, tuple) else (sizes,),
+        activation=params["activation"],
+        output_activation="sigmoid" if params["loss"] == "bce" else "linear",
+        tied=bool(params["tied"]),
+        code_activation=params["code_activation"],
+    )
 
 
 FAMILIES: dict[str, Family] = {

@@ -7,6 +7,7 @@ gradient with one GEMM per use, the second use of a tied weight accumulating in 
 (``addmm_``, beta = 1). ``tests/test_fused.py`` checks it against the plain autograd
 formulation in float64 and by finite differences.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,7 +55,11 @@ class FusedReconstructionLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss):
         specs, n = ctx.specs, len(ctx.specs)
-        target, outputs, tensors = ctx.saved_tensors[0], ctx.saved_tensors[1:n + 2], ctx.saved_tensors[n + 2:]
+        target, outputs, tensors = (
+            ctx.saved_tensors[0],
+            ctx.saved_tensors[1 : n + 2],
+            ctx.saved_tensors[n + 2 :],
+        )
         out = outputs[-1]
         scale = grad_loss / out.numel()
         if ctx.loss == "mse":  # d mean((o - t)^2) / do = 2 (o - t) / N
@@ -74,8 +79,7 @@ class FusedReconstructionLoss(torch.autograd.Function):
         return (grad_x, None, None, None, *grads)
 
 
-def _accumulate_weight_grad(grads: list, spec: LayerSpec, h_in: torch.Tensor,
-                            grad_z: torch.Tensor) -> None:
+def _accumulate_weight_grad(grads: list, spec: LayerSpec, h_in: torch.Tensor, grad_z: torch.Tensor) -> None:
     """dL/dW for one use of W: grad_z^T h_in (W is (out, in)) or h_in^T grad_z (transposed use).
 
     A weight used twice (tied) gets its second term added inside the GEMM (beta = 1)."""
@@ -86,8 +90,13 @@ def _accumulate_weight_grad(grads: list, spec: LayerSpec, h_in: torch.Tensor,
         grads[spec.weight].addmm_(a, b)
 
 
-def fused_reconstruction_loss(x: torch.Tensor, target: torch.Tensor, specs: tuple[LayerSpec, ...],
-                              tensors: tuple[torch.Tensor, ...], loss: str = "mse") -> torch.Tensor:
+def fused_reconstruction_loss(
+    x: torch.Tensor,
+    target: torch.Tensor,
+    specs: tuple[LayerSpec, ...],
+    tensors: tuple[torch.Tensor, ...],
+    loss: str = "mse",
+) -> torch.Tensor:
     """Mean reconstruction loss of the chain ``specs`` over ``tensors`` (weights and biases)."""
     if loss == "bce" and specs[-1].activation != "linear":
         raise ValueError("with loss='bce' the last layer must output logits (activation 'linear')")

@@ -1,4 +1,5 @@
 """The tied decoder layer: a layer whose weight is the transpose of an encoder layer's."""
+
 from __future__ import annotations
 
 import torch

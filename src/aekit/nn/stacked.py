@@ -1,4 +1,5 @@
 """StackedAutoencoder: a symmetric MLP, tied or untied (Géron, ch. 15)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -54,8 +55,9 @@ class StackedAutoencoder(nn.Module):
             TiedLinear(enc) if config.tied else nn.Linear(enc.out_features, enc.in_features)
             for enc in self.encoder.layers
         )
-        self.dec_acts = nn.ModuleList(make_activation(config.mirror_activation(k))
-                                      for k in range(1, config.depth + 1))
+        self.dec_acts = nn.ModuleList(
+            make_activation(config.mirror_activation(k)) for k in range(1, config.depth + 1)
+        )
         self._reset_decoders(generator)
 
     def _reset_decoders(self, generator: torch.Generator | None) -> None:
@@ -101,8 +103,9 @@ class StackedAutoencoder(nn.Module):
         """Trainable parameters of encoder layer ``k`` and its mirror (tied: one weight)."""
         return [*self.encoder.layers[k - 1].parameters(), *self.decoders[k - 1].parameters()]
 
-    def chain(self, layer: int | None = None, *, logits: bool = False
-              ) -> tuple[tuple[LayerSpec, ...], tuple[torch.Tensor, ...]]:
+    def chain(
+        self, layer: int | None = None, *, logits: bool = False
+    ) -> tuple[tuple[LayerSpec, ...], tuple[torch.Tensor, ...]]:
         """The layers ``forward`` runs (or, for ``layer=k``, encoder k and its mirror), as
         :class:`~aekit.nn.fused.LayerSpec` s over a tuple of weights and biases."""
         ks = range(1, self.depth + 1) if layer is None else [layer]
@@ -115,8 +118,15 @@ class StackedAutoencoder(nn.Module):
             tensors.append(t)
             return len(tensors) - 1
 
-        specs = [LayerSpec(index(self.encoder.layers[k - 1].weight), index(self.encoder.layers[k - 1].bias),
-                           False, self.config.layer_activation(k)) for k in ks]
+        specs = [
+            LayerSpec(
+                index(self.encoder.layers[k - 1].weight),
+                index(self.encoder.layers[k - 1].bias),
+                False,
+                self.config.layer_activation(k),
+            )
+            for k in ks
+        ]
         for k in reversed(ks):
             dec = self.decoders[k - 1]
             tied = isinstance(dec, TiedLinear)
@@ -126,8 +136,9 @@ class StackedAutoencoder(nn.Module):
             specs[-1] = dataclasses.replace(specs[-1], activation="linear")
         return tuple(specs), tuple(tensors)
 
-    def reconstruction_loss(self, x: torch.Tensor, target: torch.Tensor, loss: str = "mse",
-                            layer: int | None = None) -> torch.Tensor:
+    def reconstruction_loss(
+        self, x: torch.Tensor, target: torch.Tensor, loss: str = "mse", layer: int | None = None
+    ) -> torch.Tensor:
         """Mean ``loss`` of reconstructing ``target`` from ``x`` through the whole stack (or,
         for ``layer=k``, encoder k and its mirror alone), as one fused autograd node.
 
