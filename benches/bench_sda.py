@@ -87,9 +87,7 @@ def main(argv=None) -> None:
     clf.fit(X, y)
     error = 100 * (1 - clf.score(data.X_test, data.y_test))
     validation = (
-        f"validation error {100 * (1 - clf.score(X_val, y_val)):.2f} % (50,000 train), "
-        if args.validate
-        else ""
+        f"validation error {100 * (1 - clf.score(X_val, y_val)):.2f} % (50,000 train), " if args.validate else ""
     )
     print(f"machine: {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(

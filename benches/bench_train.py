@@ -87,13 +87,9 @@ def train_aekit(X, epochs, seed):
 def main(argv=None):
     global X_TEST
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--data-dir", default=None, help="folder with MNIST IDX files (else $AEKIT_DATA_DIR / cache)"
-    )
+    parser.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (else $AEKIT_DATA_DIR / cache)")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument(
-        "--repeats", type=int, default=2, help="alternating runs of each; the table shows medians"
-    )
+    parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each; the table shows medians")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--json", default=None, help="also write the raw runs here")
     args = parser.parse_args(argv)

@@ -8,10 +8,6 @@ from sklearn.datasets import load_digits
 # One intra-op thread: the tests' models are tiny (threads only add overhead) and a fixed
 # count keeps float reductions in the same order from run to run.
 torch.set_num_threads(1)
-# oneDNN's matmul kernels can round a float32 row differently (by an ulp) from one process to
-# the next, depending on the batch around it; scikit-learn's sample-order check (rtol 1e-7)
-# sees that. MKL's GEMM, used when oneDNN is off, gives a row the same result wherever it lies.
-torch.backends.mkldnn.enabled = False
 
 
 @pytest.fixture(scope="session")

@@ -61,9 +61,7 @@ def data():
 
 
 def autoencoder_module(sizes=(8, 6, 4), seed=0):
-    return StackedAutoencoder(
-        StackedConfig(n_inputs=10, hidden_sizes=sizes), torch.Generator().manual_seed(seed)
-    )
+    return StackedAutoencoder(StackedConfig(n_inputs=10, hidden_sizes=sizes), torch.Generator().manual_seed(seed))
 
 
 def state(module):
@@ -129,9 +127,7 @@ def test_l2_and_dropout_are_loss_parts_and_seeded(data):
     X, y, _ = data
     histories, outputs, global_states = [], [], []
     for _ in range(2):
-        module = EncoderClassifier(
-            ClassifierConfig(10, (8, 4), 3, dropout=0.5), torch.Generator().manual_seed(0)
-        )
+        module = EncoderClassifier(ClassifierConfig(10, (8, 4), 3, dropout=0.5), torch.Generator().manual_seed(0))
         global_states.append(torch.get_rng_state())
         histories.append(train(module, X[:30], y[:30], "none", l2=1e-3))
         outputs.append(module(torch.from_numpy(X)))
@@ -234,8 +230,7 @@ def test_clear_errors_on_data_and_parameters(data):
         PretrainedClassifier(prefit=True, **TINY).fit(X, y_semi)
     with pytest.raises(
         TypeError,
-        match="autoencoder='ae' is not allowed: autoencoder must be None or an instance of "
-        "AutoencoderTransformer",
+        match="autoencoder='ae' is not allowed: autoencoder must be None or an instance of AutoencoderTransformer",
     ):
         PretrainedClassifier("ae", **TINY).fit(X, y_semi)
 
@@ -348,9 +343,7 @@ def test_pretraining_beats_scratch_with_few_labels(seed):
 
 
 def test_input_dropout_masks_the_input_in_training_only_and_only_when_layer_1_trains():
-    module = EncoderClassifier(
-        ClassifierConfig(400, (8, 4), 3, input_dropout=0.5), torch.Generator().manual_seed(0)
-    )
+    module = EncoderClassifier(ClassifierConfig(400, (8, 4), 3, input_dropout=0.5), torch.Generator().manual_seed(0))
     seen = []
     module.encoder.layers[0].register_forward_pre_hook(lambda layer, args: seen.append(args[0].clone()))
     x = torch.ones(8, 400)

@@ -70,12 +70,7 @@ def test_preset_is_overridden_by_explicit_options(tmp_path):
 
 def test_book_layerwise_preset_shares_the_step_count_and_the_flag_overrides_it(tmp_path):
     out = tmp_path / "run"
-    assert (
-        main(
-            ["-q", "train", "--preset", "book-layerwise", *FAST, "--layerwise-epochs", "1", "--out", str(out)]
-        )
-        == 0
-    )
+    assert main(["-q", "train", "--preset", "book-layerwise", *FAST, "--layerwise-epochs", "1", "--out", str(out)]) == 0
     model = io.load(out / "model")
     assert model.training == "layerwise" and model.layerwise_step_count == "shared" and not model.tied
     assert (
@@ -152,10 +147,7 @@ def test_demo_quick_writes_report_and_report_command_rebuilds_it(tmp_path, capsy
     ],
 )
 def test_errors_are_reported_with_exit_code_1(argv, message, capsys, tmp_path):
-    assert (
-        main(["-q", *argv[:1], *argv[1:], *(["--out", str(tmp_path / "o")] if argv[0] == "train" else [])])
-        == 1
-    )
+    assert main(["-q", *argv[:1], *argv[1:], *(["--out", str(tmp_path / "o")] if argv[0] == "train" else [])]) == 1
     err = capsys.readouterr().err
     assert "error" in err and message in err
 
@@ -232,8 +224,5 @@ def test_report_with_a_study_and_a_bad_study_file(tmp_path, capsys):
     )
     assert "Label-budget study" in page.read_text()
     study.write_text("{not json")
-    assert (
-        main(["-q", "report", str(run), "--dataset", "digits", "--study", str(study), "--out", str(page)])
-        == 1
-    )
+    assert main(["-q", "report", str(run), "--dataset", "digits", "--study", str(study), "--out", str(page)]) == 1
     assert "study.json" in capsys.readouterr().err

@@ -104,9 +104,7 @@ def http_dir(tmp_path):
             requests.append(self.path)
             super().do_GET()
 
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Handler, directory=str(root))
-    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
@@ -322,9 +320,7 @@ def test_download_from_local_mirror(tmp_path, monkeypatch, http_dir, key):
     ds = load(key, verbose=False)
     assert ds.X_train.shape == (6, 784) and ds.name == key
     np.testing.assert_array_equal(ds.y_train, arrays["train-labels-idx1-ubyte"])
-    assert sorted(p.name for p in cache_dir(tmp_path, key).iterdir()) == sorted(
-        stem + ".gz" for stem in arrays
-    )
+    assert sorted(p.name for p in cache_dir(tmp_path, key).iterdir()) == sorted(stem + ".gz" for stem in arrays)
     assert len(requests) == 4
     load(key)  # now served from the cache
     assert len(requests) == 4

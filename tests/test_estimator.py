@@ -93,6 +93,13 @@ def test_pickle_round_trip_gives_identical_outputs(fitted, X):
     assert not np.array_equal(restored.reconstruct(X), fitted.reconstruct(X))
 
 
+def test_transform_is_row_order_invariant_to_float32_rounding(fitted, X):
+    for seed in range(20):
+        idx = np.random.RandomState(seed).permutation(len(X))
+        np.testing.assert_allclose(fitted.transform(X[idx]), fitted.transform(X)[idx], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(fitted.reconstruct(X[idx]), fitted.reconstruct(X)[idx], rtol=1e-6, atol=1e-7)
+
+
 def test_transform_does_not_change_the_model(fitted, X):
     before = state(fitted)
     fitted.transform(X), fitted.reconstruct(X), fitted.score(X)
@@ -166,9 +173,7 @@ def test_bce_rejects_data_outside_the_unit_interval(X, shift):
 @pytest.mark.slow
 def test_pipeline_scaler_autoencoder_logistic_regression(digits):
     X, y = digits
-    pipe = make_pipeline(
-        MinMaxScaler(), make(hidden_layer_sizes=(32,), epochs=10), LogisticRegression(max_iter=500)
-    )
+    pipe = make_pipeline(MinMaxScaler(), make(hidden_layer_sizes=(32,), epochs=10), LogisticRegression(max_iter=500))
     pipe.fit(X[:1000], y[:1000])
     assert pipe.predict(X[1000:]).shape == (797,)
     assert pipe.score(X[1000:], y[1000:]) > 0.8  # ten classes: chance is 0.1
@@ -255,9 +260,7 @@ def test_bad_input_after_fit(fitted, X):
         fitted.reconstruct(X[:, :10])
     with pytest.raises(ValueError, match="Input X contains NaN"):
         fitted.transform(np.full((2, 64), np.nan))
-    with pytest.raises(
-        ValueError, match="codes have 5 features, but the coding layer of AutoencoderTransformer has 8"
-    ):
+    with pytest.raises(ValueError, match="codes have 5 features, but the coding layer of AutoencoderTransformer has 8"):
         fitted.inverse_transform(np.zeros((3, 5)))
 
 
@@ -330,8 +333,6 @@ def test_cosine_schedule_anneals_end_to_end_training_and_fine_tuning_not_the_pha
     rates = {r["phase"]: r.get("learning_rate") for r in est.history_ if r["epoch"] == 1}
     assert rates == {"layer 1": None, "layer 2": None, "fine-tune": pytest.approx(0.002)}
     fine = [r["learning_rate"] for r in est.history_ if r["phase"] == "fine-tune"]
-    assert fine == pytest.approx(
-        [0.002, 0.001 * (1 + np.cos(np.pi / 4)), 0.001, 0.001 * (1 - np.cos(np.pi / 4))]
-    )
+    assert fine == pytest.approx([0.002, 0.001 * (1 + np.cos(np.pi / 4)), 0.001, 0.001 * (1 - np.cos(np.pi / 4))])
     end_to_end = make(epochs=2, learning_rate_schedule="cosine").fit(X).history_
     assert [r["learning_rate"] for r in end_to_end] == pytest.approx([0.01, 0.005])

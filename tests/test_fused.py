@@ -39,9 +39,7 @@ def grads(m, loss_value):
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, found)]
 
 
-@pytest.mark.parametrize(
-    "case", CASES, ids=lambda c: f"{c['hidden_sizes']}-{c['activation']}-tied{c['tied']}"
-)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['hidden_sizes']}-{c['activation']}-tied{c['tied']}")
 @pytest.mark.parametrize("loss", ["mse", "bce"])
 def test_fused_loss_and_gradients_equal_plain_autograd(case, loss):
     out_act = "sigmoid" if loss == "bce" else "linear"

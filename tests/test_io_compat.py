@@ -54,7 +54,5 @@ def test_flat_pretraining_parameters_become_the_autoencoders():
 def test_a_loaded_format_1_model_saves_as_format_2_and_round_trips(tmp_path, expected):
     model = io.load(FIXTURES / "clf_default_ae")
     again = io.load(io.save(model, tmp_path / "m"))
-    np.testing.assert_array_equal(
-        again.predict_proba(expected["X"]), expected["clf_default_ae.predict_proba"]
-    )
+    np.testing.assert_array_equal(again.predict_proba(expected["X"]), expected["clf_default_ae.predict_proba"])
     assert again.get_params()["autoencoder__epochs"] == 2

@@ -48,9 +48,7 @@ def train(module, X, *, seed=1, objective=None, callbacks=(), fine_tune_epochs=0
         else None
     )
     plan = Plan(objective or Objective(), layerwise=layerwise, fine_tune=fine_tune)
-    return train_autoencoder(
-        module, X, plan, generator=torch.Generator().manual_seed(seed), callbacks=callbacks
-    )
+    return train_autoencoder(module, X, plan, generator=torch.Generator().manual_seed(seed), callbacks=callbacks)
 
 
 def state(module):
@@ -212,8 +210,7 @@ def test_shared_step_count_changes_the_later_phases_only(digits):
         history = train(module, digits[0], epochs=2, step_count=step_count)
         runs[step_count] = by_phase(history)
     assert runs["per_phase"]["layer 1"] == [
-        {**r, "seconds": p["seconds"]}
-        for r, p in zip(runs["shared"]["layer 1"], runs["per_phase"]["layer 1"])
+        {**r, "seconds": p["seconds"]} for r, p in zip(runs["shared"]["layer 1"], runs["per_phase"]["layer 1"])
     ]
     assert runs["per_phase"]["layer 2"][0]["loss"] != runs["shared"]["layer 2"][0]["loss"]
 

@@ -49,9 +49,7 @@ def test_tied_decoder_weight_is_the_encoders_transpose_same_storage():
         model.encoder.layers[0].weight.mul_(2.0)
     after = model.decoders[0](h).detach()
     assert not torch.allclose(before, after)
-    torch.testing.assert_close(
-        after, h @ model.encoder.layers[0].weight.detach() + model.decoders[0].bias.detach()
-    )
+    torch.testing.assert_close(after, h @ model.encoder.layers[0].weight.detach() + model.decoders[0].bias.detach())
 
 
 def test_tied_model_has_no_decoder_weight_parameters():

@@ -115,9 +115,7 @@ def test_the_error_names_the_allowed_values_and_a_close_one():
 def test_the_docstring_documents_every_parameter_of_the_table(name, cls):
     doc = cls.__doc__
     for entry in params.table(cls):
-        header = (
-            f"{entry.name} : {entry.param.constraint.doc_type()}, default={params.literal(entry.default)}"
-        )
+        header = f"{entry.name} : {entry.param.constraint.doc_type()}, default={params.literal(entry.default)}"
         assert header in doc, header
         assert " ".join(entry.param.doc.split())[:60] in " ".join(doc.split())
     assert "{parameters}" not in doc
@@ -155,9 +153,7 @@ def test_command_line_flags_are_the_tables(command, cls, prefix):
         if isinstance(constraint, params.Flag):
             assert isinstance(action, argparse.BooleanOptionalAction)
         elif entry.default is not None:
-            text = (
-                ",".join(map(str, entry.default)) if isinstance(entry.default, tuple) else str(entry.default)
-            )
+            text = ",".join(map(str, entry.default)) if isinstance(entry.default, tuple) else str(entry.default)
             assert action.type(text) == entry.default  # a flag parses its default's text back
         if isinstance(constraint, params.Options) and not isinstance(constraint, params.Flag):
             assert all(str(v).lower() in action.metavar for v in constraint.values)

@@ -55,9 +55,7 @@ def test_top_activating_grid(images):
 
 
 def test_activation_maximization_grid(images):
-    fig = plots.activation_maximization_grid(
-        images[:4], SHAPE, units=[2, 5, 7, 9], activations=[1.0, 2.0, 3.0, 4.0]
-    )
+    fig = plots.activation_maximization_grid(images[:4], SHAPE, units=[2, 5, 7, 9], activations=[1.0, 2.0, 3.0, 4.0])
     _check(fig, 4)
     assert fig.axes[1].get_title().startswith("unit 5")
 
@@ -86,9 +84,7 @@ def test_loss_curves_one_line_per_phase_and_split():
         }
         for e in (1, 2, 3)
     ]
-    history += [
-        {"phase": "phase2", "epoch": e, "loss": 0.5 / e, "parts": {"reconstruction": 0.4 / e}} for e in (1, 2)
-    ]
+    history += [{"phase": "phase2", "epoch": e, "loss": 0.5 / e, "parts": {"reconstruction": 0.4 / e}} for e in (1, 2)]
     fig = plots.loss_curves(history)
     _check(fig, 1)
     lines = fig.axes[0].get_lines()

@@ -98,9 +98,7 @@ def test_the_test_labels_choose_nothing(data):
     classifier = PretrainedClassifier(
         TINY_AE, epochs=5, batch_size=16, device="cpu", validation_fraction=0.25, patience=1
     )
-    params = dict(
-        budgets=(12,), seeds=1, methods=("scratch", "logreg-raw"), classifier=classifier, progress=False
-    )
+    params = dict(budgets=(12,), seeds=1, methods=("scratch", "logreg-raw"), classifier=classifier, progress=False)
     a = study.run_study(X, y, X_test, y_test, **params)
     b = study.run_study(X, y, X_test, np.random.RandomState(0).permutation(y_test), **params)
     assert [r["n_epochs"] for r in a] == [r["n_epochs"] for r in b]

@@ -37,9 +37,7 @@ FREEZE = Param(
     "trains only the output layer (a linear probe), an int freezes that many bottom "
     "layers. Frozen layers run once, before training.",
 )
-DROPOUT = Param(
-    Interval(float, 0, 1, closed="left"), "Dropout rate on the outputs of the hidden layers that train."
-)
+DROPOUT = Param(Interval(float, 0, 1, closed="left"), "Dropout rate on the outputs of the hidden layers that train.")
 INPUT_DROPOUT = Param(
     Interval(float, 0, 1, closed="left"),
     "Dropout rate on the input while the first layer trains (Hinton et al. 2012 "
@@ -185,9 +183,7 @@ def train_classifier(
         )
     data = pack(frozen_features(module, X, n_frozen), y)  # (n, n_{n_frozen} + 1)
     loss_fn = classification_objective(module, n_frozen)
-    logger.info(
-        "classifier: %d of %d hidden layers frozen, %d labelled rows", n_frozen, module.depth, len(data)
-    )
+    logger.info("classifier: %d of %d hidden layers frozen, %d labelled rows", n_frozen, module.depth, len(data))
     with _dropout_rng(device, generator):
         # validation loss: the cross-entropy alone (no L2; dropout is off in evaluation mode)
         return engine.fit(

@@ -33,14 +33,11 @@ def validate(kind: str | None, level: float) -> None:
     would be zeroed). Each setting's own range is its parameter's (:mod:`aekit.objectives`)."""
     if kind == "masking" and not level < 1:
         raise InvalidParameterError(
-            f"corruption_level={level!r} is not allowed with "
-            f"corruption='masking': a drop rate must lie in [0, 1)"
+            f"corruption_level={level!r} is not allowed with corruption='masking': a drop rate must lie in [0, 1)"
         )
 
 
-def corrupt(
-    x: torch.Tensor, kind: str | None, level: float, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def corrupt(x: torch.Tensor, kind: str | None, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Apply the named corruption (``None`` returns ``x`` unchanged)."""
     if kind is None or level == 0:
         return x

@@ -41,9 +41,7 @@ BATCH_SIZE = Param(
     "Rows per training step; the remainder of each epoch's "
     "shuffled rows is left out of that epoch (every batch has the same shape).",
 )
-LEARNING_RATE = Param(
-    Interval(float, 0, closed="neither"), "Adam's step size.", flags=("--learning-rate", "--lr")
-)
+LEARNING_RATE = Param(Interval(float, 0, closed="neither"), "Adam's step size.", flags=("--learning-rate", "--lr"))
 LEARNING_RATE_SCHEDULE = Param(
     Options(*LEARNING_RATE_SCHEDULES),
     "'constant', or 'cosine': the step size is annealed from "
@@ -53,8 +51,7 @@ LEARNING_RATE_SCHEDULE = Param(
 )
 VALIDATION_FRACTION = Param(
     Interval(float, 0, 1, closed="left"),
-    "Fraction of the training rows held out (a random split) to compute "
-    "the validation loss each epoch; 0: none.",
+    "Fraction of the training rows held out (a random split) to compute the validation loss each epoch; 0: none.",
 )
 PATIENCE = Param(
     Maybe(Interval(int, 1)),

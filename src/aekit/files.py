@@ -146,9 +146,7 @@ def _json_key(key):
 
 # -- directories -----------------------------------------------------------------------------
 @contextlib.contextmanager
-def atomic_directory(
-    path, overwrite: bool = True, *, is_own: Callable[[Path], bool] | None = None
-) -> Iterator[Path]:
+def atomic_directory(path, overwrite: bool = True, *, is_own: Callable[[Path], bool] | None = None) -> Iterator[Path]:
     """Build a directory in a temporary place beside ``path``, then swap it in.
 
     Write into the yielded directory. If the block raises, ``path`` is untouched and the

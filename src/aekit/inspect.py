@@ -48,9 +48,7 @@ def _module(model) -> nn.Module:
     else:
         module = None
     if not (hasattr(module, "encoder") and hasattr(module, "encode")):
-        raise TypeError(
-            f"expected a fitted AutoencoderTransformer or a StackedAutoencoder, got {type(model).__name__}"
-        )
+        raise TypeError(f"expected a fitted AutoencoderTransformer or a StackedAutoencoder, got {type(model).__name__}")
     return module
 
 
@@ -158,9 +156,7 @@ def weight_images(model, image_shape, layer: int = 1, *, normalize: str | None =
 
 
 @torch.no_grad()
-def top_activating(
-    model, X, layer: int, k: int = 9, *, batch_size: int = 1024
-) -> tuple[np.ndarray, np.ndarray]:
+def top_activating(model, X, layer: int, k: int = 9, *, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` rows of ``X`` that most activate each neuron of encoder layer ``layer``.
 
     ``X`` is passed through in batches; after each batch the best ``k`` so far are merged with
@@ -283,9 +279,7 @@ def maximize_activation(
 
 # -- feature quality, anomaly scores, latent maps -----------------------------------------
 def _probe(random_state: int, max_iter: int, *steps):
-    return make_pipeline(
-        *steps, StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=random_state)
-    )
+    return make_pipeline(*steps, StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=random_state))
 
 
 def linear_probe(
@@ -349,9 +343,7 @@ def reconstruction_error(model, X, *, batch_size: int = 4096) -> np.ndarray:
     module = _module(model)
     X = _check_X(module, X)
     with _evaluating(module):
-        errors = [
-            (module(xb) - xb).float().square().mean(dim=1).cpu() for _, xb in _batches(module, X, batch_size)
-        ]
+        errors = [(module(xb) - xb).float().square().mean(dim=1).cpu() for _, xb in _batches(module, X, batch_size)]
     return torch.cat(errors).numpy()
 
 
@@ -393,9 +385,9 @@ def latent_projection(
         from sklearn.manifold import TSNE  # imported here: slow to import, rarely needed
 
         perplexity = min(float(perplexity), (len(subset) - 1) / 3)
-        points = TSNE(
-            n_components=2, perplexity=perplexity, init="pca", random_state=random_state
-        ).fit_transform(subset)
+        points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=random_state).fit_transform(
+            subset
+        )
     else:
         raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
     return points.astype(np.float32), indices.astype(np.int64)

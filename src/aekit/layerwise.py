@@ -188,60 +188,60 @@ def train_layerwise(
     """
     phases = config.phases(module.depth)
     X = engine.as_tensor(X, next(module.parameters()).device)
-    train = _train_phases if config.method == "phases" else _train_separate
-    history = train(
-        module,
-        X,
-        phases,
-        batch_size=config.batch_size,
-        loss=loss,
-        generator=generator,
-        verbose=verbose,
-        callbacks=callbacks,
-        step_count=config.step_count,
-    )
+    run = _Run(config.batch_size, loss, generator, verbose, tuple(callbacks), config.step_count, len(X))
+    history = (_train_phases if config.method == "phases" else _train_separate)(module, X, phases, run)
     module.eval()
     return history
 
 
-def _train_phases(
-    module: StackedAutoencoder,
-    X: torch.Tensor,
-    phases: list[PhaseSettings],
-    *,
-    loss: str,
-    step_count: str,
-    **kwargs,
-) -> list[dict]:
+@dataclass(frozen=True)
+class _Run:
+    """What every phase of one layer-wise training shares."""
+
+    batch_size: int
+    loss: str
+    generator: torch.Generator
+    verbose: bool
+    callbacks: tuple
+    step_count: str
+    n_rows: int
+
+    def train(
+        self,
+        model: StackedAutoencoder,
+        k: int,
+        inputs: torch.Tensor,
+        phase: PhaseSettings,
+        number: int,
+        history: list[dict],
+    ) -> list[dict]:
+        """The phase of the stack's layer ``number``, after ``history``: layer ``k`` of ``model``
+        (the stack itself, or a shallow autoencoder) learns to reconstruct ``inputs``."""
+        start_step = steps_so_far(history, self.n_rows, self.batch_size, self.step_count)
+        return train_layer(
+            model,
+            k,
+            inputs,
+            phase,
+            self,
+            loss=layer_loss(self.loss, number),
+            label=f"layer {number}",
+            start_step=start_step,
+        )
+
+
+def _train_phases(module: StackedAutoencoder, X: torch.Tensor, phases: list[PhaseSettings], run: _Run) -> list[dict]:
     """Method "phases": one model; phase k sees only the cached output of layer k-1."""
     history: list[dict] = []
     inputs = X  # output of layer 0; replaced (not kept) so the cache holds one layer
     for k, phase in enumerate(phases, 1):
         if k > 1:  # layer k-1 is frozen from now on: its outputs are computed once, here
             inputs = layer_outputs(module, inputs, k - 1)
-        start_step = steps_so_far(history, len(X), kwargs["batch_size"], step_count)
-        history += train_layer(
-            module,
-            k,
-            inputs,
-            phase,
-            label=f"layer {k}",
-            loss=layer_loss(loss, k),
-            start_step=start_step,
-            **kwargs,
-        )
+        history += run.train(module, k, inputs, phase, k, history)
     return history
 
 
-def _train_separate(
-    module: StackedAutoencoder,
-    X: torch.Tensor,
-    phases: list[PhaseSettings],
-    *,
-    loss: str,
-    step_count: str,
-    **kwargs,
-) -> list[dict]:
+def _train_separate(module: StackedAutoencoder, X: torch.Tensor, phases: list[PhaseSettings], run: _Run) -> list[dict]:
     """Method "separate": one shallow autoencoder per layer, copied into the stack."""
     history: list[dict] = []
     inputs, previous = X, None
@@ -249,17 +249,7 @@ def _train_separate(
         if previous is not None:  # run the training set through the previous one's hidden layer
             inputs = layer_outputs(previous, inputs, 1)
         shallow = previous = shallow_autoencoder(module, k)
-        start_step = steps_so_far(history, len(X), kwargs["batch_size"], step_count)
-        history += train_layer(
-            shallow,
-            1,
-            inputs,
-            phase,
-            label=f"layer {k}",
-            loss=layer_loss(loss, k),
-            start_step=start_step,
-            **kwargs,
-        )
+        history += run.train(shallow, 1, inputs, phase, k, history)
         # encoder layers in order, output layers in reverse order
         module.encoder.layers[k - 1].load_state_dict(shallow.encoder.layers[0].state_dict())
         module.decoders[k - 1].load_state_dict(shallow.decoders[0].state_dict())
@@ -306,16 +296,13 @@ def train_layer(
     k: int,
     inputs: torch.Tensor,
     phase: PhaseSettings,
+    run: _Run,
     *,
-    batch_size: int,
     loss: str,
-    generator: torch.Generator,
     label: str,
-    verbose: bool = False,
-    callbacks: Sequence[Callback] = (),
     start_step: int = 0,
 ) -> list[dict]:
-    """Train encoder layer ``k`` of ``model`` and its mirror to reconstruct ``inputs``.
+    """Train encoder layer ``k`` of ``model`` and its mirror to reconstruct ``inputs`` by ``loss``.
 
     ``inputs`` are the outputs of layer k-1 (``X`` for k = 1). Only the two layers run and
     only their parameters are in the optimizer, whose step count starts at ``start_step``.
@@ -332,17 +319,17 @@ def train_layer(
         loss=loss,
         corruption=phase.corruption,
         corruption_level=phase.corruption_level,
-        generator=generator,
+        generator=run.generator,
         criterion=lambda noisy, clean: model.reconstruction_loss(noisy, clean, loss, k),
     )
     config = engine.TrainConfig(
         epochs=phase.epochs,
-        batch_size=batch_size,
+        batch_size=run.batch_size,
         learning_rate=phase.learning_rate,
         learning_rate_schedule="constant",
         validation_fraction=0.0,
         patience=None,
-        verbose=verbose,
+        verbose=run.verbose,
         phase=label,
         adam_start_step=start_step,
     )
@@ -353,17 +340,15 @@ def train_layer(
         inputs,
         params=params,
         config=config,
-        generator=generator,
+        generator=run.generator,
         l2_weights=weights,
         l2=phase.l2,
-        callbacks=callbacks,
+        callbacks=run.callbacks,
     )
 
 
 @torch.no_grad()
-def layer_outputs(
-    model: StackedAutoencoder, inputs: torch.Tensor, k: int, batch_size: int = 4096
-) -> torch.Tensor:
+def layer_outputs(model: StackedAutoencoder, inputs: torch.Tensor, k: int, batch_size: int = 4096) -> torch.Tensor:
     """Encoder layer ``k`` applied to ``inputs`` (outputs of layer k-1), clean, in batches.
 
     No gradients and no corruption: this is the frozen layer's cache for the next phase.

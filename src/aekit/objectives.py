@@ -14,13 +14,11 @@ from .params import Interval, Options, Param
 
 LOSS = Param(
     Options(*RECONSTRUCTION_LOSSES),
-    "Reconstruction loss: 'mse', or 'bce' (binary cross-entropy: a sigmoid on the "
-    "output, inputs must lie in [0, 1]).",
+    "Reconstruction loss: 'mse', or 'bce' (binary cross-entropy: a sigmoid on the output, inputs must lie in [0, 1]).",
 )
 L2 = Param(
     Interval(float, 0),
-    "Weight of sum(W**2)/2 over the weight matrices that are "
-    "parameters (not biases, not tied decoder weights).",
+    "Weight of sum(W**2)/2 over the weight matrices that are parameters (not biases, not tied decoder weights).",
 )
 CORRUPTION = Param(
     Options(*corruption_.CORRUPTIONS),

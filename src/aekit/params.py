@@ -135,12 +135,8 @@ class Interval(Constraint):
     def allows(self, value) -> bool:
         if not (_is_int(value) if self.kind is int else _is_real(value)) or math.isnan(value):
             return False
-        low_ok = self.low is None or (
-            value >= self.low if self.closed in ("both", "left") else value > self.low
-        )
-        high_ok = self.high is None or (
-            value <= self.high if self.closed in ("both", "right") else value < self.high
-        )
+        low_ok = self.low is None or (value >= self.low if self.closed in ("both", "left") else value > self.low)
+        high_ok = self.high is None or (value <= self.high if self.closed in ("both", "right") else value < self.high)
         return low_ok and high_ok
 
     def describe(self) -> str:
@@ -274,11 +270,7 @@ class Seed(Constraint):
     type_name, placeholder = "int, RandomState or None", "INT"
 
     def allows(self, value) -> bool:
-        return (
-            value is None
-            or (_is_int(value) and 0 <= value < 2**32)
-            or isinstance(value, np.random.RandomState)
-        )
+        return value is None or (_is_int(value) and 0 <= value < 2**32) or isinstance(value, np.random.RandomState)
 
     def parse(self, text: str):
         return int(text)

@@ -56,9 +56,7 @@ def _png(fig) -> bytes:
 
 
 def _table(rows: dict) -> str:
-    cells = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows.items()
-    )
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows.items())
     return f"<table>{cells}</table>"
 
 
@@ -86,8 +84,7 @@ def _history_table(history: list[dict]) -> str:
     ]
     head = "".join(f"<th>{k}</th>" for k in keys)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(k, '')))}</td>" for k in keys) + "</tr>"
-        for r in history
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(k, '')))}</td>" for k in keys) + "</tr>" for r in history
     )
     return f"<details><summary>every epoch</summary><table><tr>{head}</tr>{body}</table></details>"
 
@@ -131,9 +128,7 @@ def _image_sections(estimator, data, options: ReportOptions, progress) -> list[S
             "One row per coding unit: the training images that excite it most. A unit whose row "
             "shows one kind of shape has learned that shape.",
             _png(
-                plots.top_activating_grid(
-                    X_train, indices[units], shape, units=units, values=values[units], title=None
-                )
+                plots.top_activating_grid(X_train, indices[units], shape, units=units, values=values[units], title=None)
             ),
         )
     )
@@ -156,11 +151,7 @@ def _image_sections(estimator, data, options: ReportOptions, progress) -> list[S
                 f"Activation maximisation ({name})",
                 "Inputs found by gradient ascent (from noise, kept in the data's range, with a little "
                 "L2) that excite one neuron each; the number is the activation reached.",
-                _png(
-                    plots.activation_maximization_grid(
-                        inputs, shape, layer_units, activations=acts, title=None
-                    )
-                ),
+                _png(plots.activation_maximization_grid(inputs, shape, layer_units, activations=acts, title=None)),
             )
         )
     progress.update()
@@ -169,9 +160,7 @@ def _image_sections(estimator, data, options: ReportOptions, progress) -> list[S
 
 def _latent_section(codes, labels, options: ReportOptions, progress) -> Section:
     progress.set_description("latent maps (PCA, t-SNE)")
-    pca, idx = inspect.latent_projection(
-        codes, "pca", random_state=options.random_state, max_points=options.max_points
-    )
+    pca, idx = inspect.latent_projection(codes, "pca", random_state=options.random_state, max_points=options.max_points)
     if options.tsne:
         tsne, _ = inspect.latent_projection(
             codes, "tsne", random_state=options.random_state, max_points=options.max_points
@@ -233,8 +222,7 @@ def compute_sections(
         sections.append(
             Section(
                 "Training",
-                "Loss per epoch, one colour per phase (dashed: "
-                "validation). It should fall and flatten, not climb.",
+                "Loss per epoch, one colour per phase (dashed: validation). It should fall and flatten, not climb.",
                 _png(plots.loss_curves(estimator.history_, title=None)),
                 _history_table(estimator.history_),
             )
@@ -281,9 +269,7 @@ def render(sections: list[Section], title: str) -> str:
         f"<h1>{html.escape(title)}</h1>",
     ]
     for s in sections:
-        parts.append(
-            f"<section><h2>{html.escape(s.title)}</h2><p class='caption'>{html.escape(s.caption)}</p>"
-        )
+        parts.append(f"<section><h2>{html.escape(s.title)}</h2><p class='caption'>{html.escape(s.caption)}</p>")
         if s.image_png is not None:
             data = base64.b64encode(s.image_png).decode("ascii")
             parts.append(f"<img alt='{html.escape(s.title)}' src='data:image/png;base64,{data}'>")

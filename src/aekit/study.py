@@ -231,9 +231,7 @@ def _check_study(methods: list, budgets: list, seeds: list, y: np.ndarray, *esti
         estimator._validate_params()
 
 
-def _fitted(
-    autoencoder: AutoencoderTransformer, X, seed: int, device: str
-) -> tuple[AutoencoderTransformer, float]:
+def _fitted(autoencoder: AutoencoderTransformer, X, seed: int, device: str) -> tuple[AutoencoderTransformer, float]:
     """A clone fitted with the study's seed on the classifier's device, and its time."""
     start = time.perf_counter()
     fitted = clone(autoencoder).set_params(random_state=seed, device=device).fit(X)
@@ -244,9 +242,7 @@ def _pretrain(X, X_test, methods, seed: int, classifier: PretrainedClassifier, s
     """The autoencoders of one seed, fitted once on every training row, and their costs."""
     out: dict = {}
     if _NEEDS_AE & set(methods):
-        out["ae"], out["ae_seconds"] = _fitted(
-            classifier.component("autoencoder"), X, seed, classifier.device
-        )
+        out["ae"], out["ae_seconds"] = _fitted(classifier.component("autoencoder"), X, seed, classifier.device)
         out["codes"] = out["ae"].transform(X), out["ae"].transform(X_test)
     if _NEEDS_SDA & set(methods):
         out["sda"], out["sda_seconds"] = _fitted(sda, X, seed, classifier.device)

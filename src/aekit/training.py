@@ -114,21 +114,7 @@ def train_end_to_end(
     )
 
 
-def fine_tune(
-    module: nn.Module,
-    X,
-    *,
-    objective: Objective,
-    config: engine.TrainConfig,
-    generator: torch.Generator,
-    callbacks: Sequence[Callback] = (),
-) -> list[dict]:
-    """End-to-end training of a stack after its layer-wise phases, recorded as "fine-tune"."""
-    return train_end_to_end(
-        module,
-        X,
-        objective=objective,
-        generator=generator,
-        callbacks=callbacks,
-        config=dataclasses.replace(config, phase="fine-tune"),
-    )
+def fine_tune(module: nn.Module, X, *, config: engine.TrainConfig, **kwargs) -> list[dict]:
+    """End-to-end training of a stack after its layer-wise phases, recorded as "fine-tune";
+    ``kwargs`` are :func:`train_end_to_end`'s."""
+    return train_end_to_end(module, X, config=dataclasses.replace(config, phase="fine-tune"), **kwargs)

@@ -25,9 +25,7 @@ def _add_data_options(parser: argparse.ArgumentParser, default: str | None = "di
     parser.add_argument(
         "--dataset", default=default, help="digits (embedded), mnist, fashion-mnist, or a .npy/.npz/.csv file"
     )
-    parser.add_argument(
-        "--data-dir", help="folder holding the IDX files (else $AEKIT_DATA_DIR, then the cache)"
-    )
+    parser.add_argument("--data-dir", help="folder holding the IDX files (else $AEKIT_DATA_DIR, then the cache)")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -44,9 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser(
-        "demo", help="train a tied denoising autoencoder layer-wise and write an HTML report"
-    )
+    demo = sub.add_parser("demo", help="train a tied denoising autoencoder layer-wise and write an HTML report")
     _add_data_options(demo)
     _add_model_options(demo)
     demo.add_argument("--out", default="demo-report", help="output folder (default: demo-report)")
@@ -59,9 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="aekit-out", help="output folder (default: aekit-out)")
 
     report = sub.add_parser("report", help="write the HTML report of a saved model")
-    report.add_argument(
-        "model_dir", help="a folder written by `aekit train` (its model/ or the folder itself)"
-    )
+    report.add_argument("model_dir", help="a folder written by `aekit train` (its model/ or the folder itself)")
     _add_data_options(report, default=None)
     report.add_argument("--out", default=None, help="HTML file (default: MODEL_DIR/report.html)")
     report.add_argument("--no-tsne", action="store_true", help="skip the t-SNE map")

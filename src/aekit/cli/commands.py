@@ -87,9 +87,7 @@ def demo(args) -> int:
     estimator, seconds = _fit(_autoencoder(args, base), data)
     metrics = _metrics(estimator, data, seconds)
     out = Path(args.out)
-    options = ReportOptions(
-        tsne=not args.no_tsne, verbose=not args.quiet, activation_steps=50 if args.quick else 200
-    )
+    options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet, activation_steps=50 if args.quick else 200)
     path = write_report(
         out / "report.html", estimator, data, metrics, title=f"aekit demo: {data.name}", options=options
     )
@@ -115,9 +113,7 @@ def report(args) -> int:
     out = Path(args.out) if args.out else model_dir.parent / "report.html"
     options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet)
     study = _read_study(args.study) if args.study else None
-    path = write_report(
-        out, estimator, data, metrics, title=f"aekit report: {data.name}", options=options, study=study
-    )
+    path = write_report(out, estimator, data, metrics, title=f"aekit report: {data.name}", options=options, study=study)
     print(f"report: {path}")
     return 0
 
@@ -132,11 +128,7 @@ def _study_templates(args) -> tuple[PretrainedClassifier, AutoencoderTransformer
     classifier = PretrainedClassifier(verbose=not args.quiet).set_params(
         **{k: v for k, v in values.items() if not k.startswith("sda__")}
     )
-    sda = (
-        study.default_sda(classifier.component("autoencoder")).set_params(**sda_values)
-        if sda_values
-        else None
-    )
+    sda = study.default_sda(classifier.component("autoencoder")).set_params(**sda_values) if sda_values else None
     for estimator in (classifier, sda):
         if estimator is not None:
             estimator._validate_params()
@@ -196,6 +188,4 @@ def _summary(metrics: dict) -> str:
         )
         if k in metrics
     ]
-    return "  ".join(
-        f"{k}={metrics[k]:.5g}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}" for k in keys
-    )
+    return "  ".join(f"{k}={metrics[k]:.5g}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}" for k in keys)

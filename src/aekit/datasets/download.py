@@ -37,35 +37,25 @@ class Source:
 
 
 # The named IDX data sets, by name. Tests replace entries to point at a local server.
+# fmt: off
 SOURCES: dict[str, Source] = {
     # Decompressed sha256, as pinned by public projects; valid for any gzip stream.
     "mnist": Source(
-        mirrors=(
-            "https://ossci-datasets.s3.amazonaws.com/mnist/",
-            "https://storage.googleapis.com/cvdf-datasets/mnist/",
-        ),
-        checksums={
-            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        },
-        algorithm="sha256",
-        of_compressed=False,
-    ),
+        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+        checksums={"train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                   "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                   "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                   "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
+        algorithm="sha256", of_compressed=False),
     # zalandoresearch/fashion-mnist publishes only the MD5 of its .gz files.
     "fashion-mnist": Source(
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        checksums={
-            "train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-            "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
-            "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
-            "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
-        },
-        algorithm="md5",
-        of_compressed=True,
-    ),
+        checksums={"train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "train-labels-idx1-ubyte":
+                   "25c81989df183df01b3e8a0aad5dffbe", "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
+                   "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310"},
+        algorithm="md5", of_compressed=True),
 }
+# fmt: on
 
 # Module-level so tests can substitute a fake opener.
 _urlopen = urllib.request.urlopen
@@ -108,9 +98,7 @@ def fetch_missing(
     where = ", ".join(str(d) for d in searched)
     hint = _LOCAL_COPY_HINT.format(name=key)
     if not download:
-        raise DatasetError(
-            f"{key} files {', '.join(missing)} were not found in {where}, and download=False. {hint}"
-        )
+        raise DatasetError(f"{key} files {', '.join(missing)} were not found in {where}, and download=False. {hint}")
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -121,13 +121,9 @@ def _read_idx_split(directory: Path, split: str, source: Source):
             f"found shape {images.shape}, type {images.dtype}"
         )
     if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise DatasetError(
-            f"{labels_path} does not hold uint8 labels: found shape {labels.shape}, type {labels.dtype}"
-        )
+        raise DatasetError(f"{labels_path} does not hold uint8 labels: found shape {labels.shape}, type {labels.dtype}")
     if len(images) != len(labels):
-        raise DatasetError(
-            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
-        )
+        raise DatasetError(f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels")
     X = images.reshape(len(images), -1).astype(np.float32)
     X /= 255.0
     return X, labels.astype(np.int64)

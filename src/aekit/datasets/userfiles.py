@@ -124,9 +124,7 @@ def _check_finite(X: np.ndarray, path: Path, key: str) -> None:
     bad = ~np.isfinite(X)
     if bad.any():
         row, col = np.unravel_index(np.argmax(bad), bad.shape)
-        raise DatasetError(
-            f"{path}: {key} contains NaN or infinite values (first at sample {row}, feature {col})"
-        )
+        raise DatasetError(f"{path}: {key} contains NaN or infinite values (first at sample {row}, feature {col})")
 
 
 def _load_numpy(path: Path):
@@ -150,9 +148,7 @@ def _read_npz(path: Path) -> dict:
     if isinstance(archive, np.ndarray):
         raise DatasetError(f"{path} is an .npy file, not an .npz archive")
     with archive:
-        found = {
-            key: next((n for n in names if n in archive.files), None) for key, names in _NPZ_KEYS.items()
-        }
+        found = {key: next((n for n in names if n in archive.files), None) for key, names in _NPZ_KEYS.items()}
         if found["X"] is None:
             raise DatasetError(f"{path} has no array named 'X' or 'x' (it has: {', '.join(archive.files)})")
         ignored = set(archive.files) - set(found.values())

@@ -20,9 +20,7 @@ TRAINING_MODES = ("end_to_end", "layerwise")
 
 
 @estimator
-class AutoencoderTransformer(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingParams, AekitEstimator
-):
+class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingParams, AekitEstimator):
     """Stacked (optionally tied, denoising) autoencoder as a scikit-learn transformer.
 
     ``transform`` gives the codes of the coding layer, ``inverse_transform`` maps codes back
@@ -52,8 +50,7 @@ class AutoencoderTransformer(
     ).field(None)
     tied: bool = Param(
         Flag(),
-        "Decoder weights are the transposes of the encoder weights: half "
-        "the weights, and they are regularised once.",
+        "Decoder weights are the transposes of the encoder weights: half the weights, and they are regularised once.",
     ).field(True)
     loss: str = LOSS.field("mse")
     l2: float = L2.field(5e-4)
@@ -61,17 +58,14 @@ class AutoencoderTransformer(
     corruption_level: float = CORRUPTION_LEVEL.field(0.1)
     training: str = Param(
         Options(*TRAINING_MODES),
-        "Train the whole stack at once, or greedily "
-        "one layer at a time (then fine-tune for fine_tune_epochs).",
+        "Train the whole stack at once, or greedily one layer at a time (then fine-tune for fine_tune_epochs).",
     ).field("end_to_end")
     layerwise_method: str = METHOD.field("phases")
     layerwise_epochs: int | tuple = Param(
         PerLayer(EPOCHS.constraint), "Epochs of each layer-wise phase: one value for all, or one per layer."
     ).field(4)
     layerwise_step_count: str = STEP_COUNT.field("per_phase")
-    fine_tune_epochs: int = Param(EPOCHS.constraint, "End-to-end epochs after the layer-wise phases.").field(
-        0
-    )
+    fine_tune_epochs: int = Param(EPOCHS.constraint, "End-to-end epochs after the layer-wise phases.").field(0)
     fine_tune_learning_rate: float | None = Param(
         Maybe(LEARNING_RATE.constraint),
         "Step size of that fine-tuning; None: learning_rate / 10. "
@@ -90,9 +84,7 @@ class AutoencoderTransformer(
         plan = self._plan()
         X = validate_data(self, X, dtype=np.float32)
         if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
-            raise ValueError(
-                "loss='bce' needs inputs in [0, 1]; scale X (e.g. MinMaxScaler) or use loss='mse'"
-            )
+            raise ValueError("loss='bce' needs inputs in [0, 1]; scale X (e.g. MinMaxScaler) or use loss='mse'")
         device, init_generator, generator = self._runtime(self.random_state)
         family = FAMILIES[self.architecture]
         config = family.from_params(self.get_params(deep=False), X.shape[1])

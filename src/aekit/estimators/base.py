@@ -113,19 +113,13 @@ class AekitEstimator(BaseEstimator):
         value = getattr(self, name)
         inner = self.component(name)
         if isinstance(value, FrozenEstimator) or prefit is True or (prefit == "auto" and is_fitted(inner)):
-            check_is_fitted(
-                inner, msg=f"prefit={prefit!r} needs a fitted {name}; fit it first or pass prefit=False"
-            )
+            check_is_fitted(inner, msg=f"prefit={prefit!r} needs a fitted {name}; fit it first or pass prefit=False")
             if inner.n_features_in_ != X.shape[1]:
-                raise ValueError(
-                    f"the {name} was fitted on {inner.n_features_in_} features, X has {X.shape[1]}"
-                )
+                raise ValueError(f"the {name} was fitted on {inner.n_features_in_} features, X has {X.shape[1]}")
             return inner
         inner = clone(inner)
         own = inner.get_params(deep=False)
-        inner.set_params(
-            **{k: getattr(self, k) for k in ("device", "verbose") if k in own and hasattr(self, k)}
-        )
+        inner.set_params(**{k: getattr(self, k) for k in ("device", "verbose") if k in own and hasattr(self, k)})
         if inner.random_state is None:
             inner.set_params(random_state=seed)
         return inner.fit(X)
@@ -145,10 +139,12 @@ def apply_in_batches(module: torch.nn.Module, fn, X: np.ndarray, batch_size: int
     """``fn`` over the rows of ``X`` in evaluation mode, on the module's device; numpy out."""
     module.eval()
     device = next(module.parameters()).device
-    outputs = [
-        fn(torch.from_numpy(X[i : i + batch_size]).to(device)).cpu() for i in range(0, len(X), batch_size)
-    ]
+    outputs = [fn(torch.from_numpy(X[i : i + batch_size]).to(device)).cpu() for i in range(0, len(X), batch_size)]
     return torch.cat(outputs).numpy()
+
+
+# the engine's settings that are estimator parameters of the same name
+_TRAIN_SETTINGS = ("epochs", "batch_size", "learning_rate", "learning_rate_schedule", "validation_fraction", "patience")
 
 
 @dataclasses.dataclass(eq=False, repr=False, kw_only=True)
@@ -165,17 +161,8 @@ class TrainingParams:
 
     def _train_config(self, phase: str, **overrides) -> engine.TrainConfig:
         """The engine's settings from this estimator's parameters (``overrides`` win)."""
-        settings = dict(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            learning_rate_schedule=self.learning_rate_schedule,
-            validation_fraction=self.validation_fraction,
-            patience=self.patience,
-            verbose=bool(self.verbose),
-            phase=phase,
-        )
-        return engine.TrainConfig(**{**settings, **overrides})
+        settings = {name: getattr(self, name) for name in _TRAIN_SETTINGS}
+        return engine.TrainConfig(**{**settings, **overrides}, verbose=bool(self.verbose), phase=phase)
 
     def _check_early_stopping(self) -> None:
         if self.patience is not None and not self.validation_fraction:

@@ -210,9 +210,7 @@ def labelled_mask(y: np.ndarray) -> np.ndarray:
     if y.dtype.kind in "iuf":
         return y != UNLABELLED
     if y.dtype.kind == "O":
-        return np.array(
-            [not (isinstance(v, (int, float, np.number)) and v == UNLABELLED) for v in y], dtype=bool
-        )
+        return np.array([not (isinstance(v, (int, float, np.number)) and v == UNLABELLED) for v in y], dtype=bool)
     return np.ones(len(y), dtype=bool)
 
 

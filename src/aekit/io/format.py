@@ -28,9 +28,7 @@ def error(file: Path, problem: str) -> ModelFileError:
 
 def estimator_class(name, file: Path) -> type:
     if name not in ESTIMATORS:
-        raise error(
-            file, f"names estimator {name!r}, which this aekit cannot load (it knows {sorted(ESTIMATORS)})"
-        )
+        raise error(file, f"names estimator {name!r}, which this aekit cannot load (it knows {sorted(ESTIMATORS)})")
     return ESTIMATORS[name]
 
 
@@ -60,8 +58,7 @@ def _estimator_to_json(value, name: str) -> dict:
     kind = type(inner).__name__
     if ESTIMATORS.get(kind) is not type(inner):
         raise TypeError(
-            f"cannot save parameter {name!r}: a {kind} is not an estimator "
-            f"aekit.io knows ({sorted(ESTIMATORS)})"
+            f"cannot save parameter {name!r}: a {kind} is not an estimator aekit.io knows ({sorted(ESTIMATORS)})"
         )
     params, _ = params_to_json(inner.get_params(deep=False))
     return {"__estimator__": kind, "params": params}

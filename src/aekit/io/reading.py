@@ -84,8 +84,7 @@ def _read_config(file: Path) -> dict:
     if version > FORMAT_VERSION:
         raise error(
             file,
-            f"has format_version {version}, but this aekit reads up to "
-            f"{FORMAT_VERSION}; upgrade aekit to load it",
+            f"has format_version {version}, but this aekit reads up to {FORMAT_VERSION}; upgrade aekit to load it",
         )
     if "estimator" not in config:
         raise error(file, "lacks the key 'estimator'")
@@ -102,8 +101,7 @@ def _check_keys(config: dict, file: Path) -> None:
     if config["family"] not in FAMILIES:
         raise error(
             file,
-            f"names model family {config['family']!r}, which this aekit does not "
-            f"know (it knows {sorted(FAMILIES)})",
+            f"names model family {config['family']!r}, which this aekit does not know (it knows {sorted(FAMILIES)})",
         )
 
 
@@ -122,9 +120,7 @@ def _module_from_config(config: dict, weights: Path, format_version: int) -> tor
     try:
         module_config = family.config.from_dict(config["module"])
     except (TypeError, ValueError) as exc:
-        raise error(
-            weights.with_name(CONFIG_FILE), f"'module' is not a valid {family.config.__name__}: {exc}"
-        ) from exc
+        raise error(weights.with_name(CONFIG_FILE), f"'module' is not a valid {family.config.__name__}: {exc}") from exc
     with torch.device("meta"):  # shapes only: nothing is allocated for a config that lies
         expected = family.module(module_config).state_dict()
     state = _read_weights(weights, expected, format_version)
@@ -149,10 +145,7 @@ def _header(file: Path, format_version: int) -> dict:
     """``{weight name: (shape, safetensors dtype)}`` from the file's header alone."""
     with safetensors.safe_open(str(file), framework="pt") as f:
         slices = {k: f.get_slice(k) for k in f.keys()}
-        return {
-            compat.weight_name(k, format_version): (tuple(s.get_shape()), s.get_dtype())
-            for k, s in slices.items()
-        }
+        return {compat.weight_name(k, format_version): (tuple(s.get_shape()), s.get_dtype()) for k, s in slices.items()}
 
 
 def _readable(file: Path, read):
@@ -182,7 +175,5 @@ def _load_device(device) -> torch.device:
     try:
         return engine.resolve_device(device)
     except ValueError:  # a CUDA device on a machine without CUDA: still usable for inference
-        logger.warning(
-            "model was saved for device %r but CUDA is not available; loading it on the CPU", device
-        )
+        logger.warning("model was saved for device %r but CUDA is not available; loading it on the CPU", device)
         return torch.device("cpu")

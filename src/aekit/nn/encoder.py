@@ -60,9 +60,7 @@ class DenseEncoder(nn.Module):
         super().__init__()
         sizes = spec.sizes
         self.layers = nn.ModuleList(nn.Linear(sizes[k], sizes[k + 1]) for k in range(spec.depth))
-        self.activations = nn.ModuleList(
-            make_activation(spec.layer_activation(k + 1)) for k in range(spec.depth)
-        )
+        self.activations = nn.ModuleList(make_activation(spec.layer_activation(k + 1)) for k in range(spec.depth))
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:

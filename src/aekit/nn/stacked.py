@@ -55,9 +55,7 @@ class StackedAutoencoder(nn.Module):
             TiedLinear(enc) if config.tied else nn.Linear(enc.out_features, enc.in_features)
             for enc in self.encoder.layers
         )
-        self.dec_acts = nn.ModuleList(
-            make_activation(config.mirror_activation(k)) for k in range(1, config.depth + 1)
-        )
+        self.dec_acts = nn.ModuleList(make_activation(config.mirror_activation(k)) for k in range(1, config.depth + 1))
         self._reset_decoders(generator)
 
     def _reset_decoders(self, generator: torch.Generator | None) -> None:
