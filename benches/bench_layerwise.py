@@ -88,7 +88,15 @@ def part_cache(data, epochs: int) -> None:
         cached = model.encode_layer(X, 1)
 
     def phase2(loss_fn, inputs):
-        config = engine.TrainConfig(epochs=epochs, batch_size=150, learning_rate=0.01, phase="layer 2")
+        config = engine.TrainConfig(
+            epochs=epochs,
+            batch_size=150,
+            learning_rate=0.01,
+            learning_rate_schedule="constant",
+            validation_fraction=0.0,
+            patience=None,
+            phase="layer 2",
+        )
         start = time.perf_counter()
         engine.fit(
             model,

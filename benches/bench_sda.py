@@ -27,7 +27,7 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--hidden", default="1000,1000,1000")
     parser.add_argument("--pretrain-epochs", type=int, default=5, help="per layer")
-    parser.add_argument("--masking-rate", type=float, default=0.25)
+    parser.add_argument("--corruption-level", type=float, default=0.25, help="masking rate")
     parser.add_argument("--epochs", type=int, default=30, help="fine-tuning epochs")
     parser.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
     parser.add_argument(
@@ -60,7 +60,7 @@ def main(argv=None) -> None:
         l2=0.0,
         loss="bce",
         corruption="masking",
-        corruption_level=args.masking_rate,
+        corruption_level=args.corruption_level,
         training="layerwise",
         layerwise_epochs=args.pretrain_epochs,
         batch_size=args.batch_size,
@@ -91,7 +91,7 @@ def main(argv=None) -> None:
     )
     print(f"machine: {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(
-        f"SdA {'-'.join(map(str, (784, *hidden)))} {args.activation}, masking {args.masking_rate}, "
+        f"SdA {'-'.join(map(str, (784, *hidden)))} {args.activation}, masking {args.corruption_level}, "
         f"{args.pretrain_epochs} epochs/layer ({pretrain_seconds:.0f} s), fine-tuned {args.epochs} "
         f"epochs lr {args.lr} {args.schedule}, dropout {args.dropout}, input dropout "
         f"{args.input_dropout} "
