@@ -69,7 +69,7 @@ def test_evaluate_changes_nothing():
     model = build()
     before = snapshot(model)
     X = torch.from_numpy(data())
-    value = engine.evaluate(clean_reconstruction(model), X, batch_size=10)
+    value = engine.evaluate(clean_reconstruction(model), engine.InMemory(X), batch_size=10)
     assert value == pytest.approx(torch.mean((model(X) - X) ** 2).item(), rel=1e-5)
     after = snapshot(model)
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -255,7 +255,7 @@ def test_train_config_rejects_bad_settings(kw, match):
 
 def test_split_validation_too_few_rows_raises():
     with pytest.raises(ValueError, match="leaves no training rows"):
-        engine.split_validation(torch.zeros(1, 3), 0.5, torch.Generator().manual_seed(0))
+        engine.InMemory(torch.zeros(1, 3)).split(0.5, torch.Generator().manual_seed(0))
 
 
 def test_resolve_device_and_generators():

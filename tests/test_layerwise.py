@@ -190,7 +190,7 @@ def test_step_count_per_phase_or_running_on_across_phases(digits, method, step_c
         starts.append(start_step)
         return make_optimizer(params, learning_rate, l2_weights, l2, start_step)
 
-    monkeypatch.setattr(engine, "make_optimizer", recording)
+    monkeypatch.setattr(engine.loop, "make_optimizer", recording)
     train(
         make_module((32, 16, 8)),
         digits[0],

@@ -1,0 +1,51 @@
+"""aekit's training engine: the one loop every fit goes through (:mod:`.loop`), the sources its
+batches come from (:mod:`.data`), the optimiser and schedule (:mod:`.optim`), the shared
+training settings (:mod:`.settings`) and the device and seeds (:mod:`.runtime`)."""
+
+from .data import InMemory, Source, as_tensor, source_of
+from .loop import EarlyStopping, EvalFn, LossFn, evaluate, fit, run_epoch, train_one_epoch
+from .optim import learning_rate_at, make_optimizer, set_learning_rate
+from .runtime import make_generators, resolve_device
+from .settings import (
+    BATCH_SIZE,
+    DEVICE,
+    EPOCHS,
+    LEARNING_RATE,
+    LEARNING_RATE_SCHEDULE,
+    LEARNING_RATE_SCHEDULES,
+    PATIENCE,
+    RANDOM_STATE,
+    VALIDATION_FRACTION,
+    VERBOSE,
+    TrainConfig,
+)
+
+__all__ = [
+    "BATCH_SIZE",
+    "DEVICE",
+    "EPOCHS",
+    "EarlyStopping",
+    "EvalFn",
+    "InMemory",
+    "LEARNING_RATE",
+    "LEARNING_RATE_SCHEDULE",
+    "LEARNING_RATE_SCHEDULES",
+    "LossFn",
+    "PATIENCE",
+    "RANDOM_STATE",
+    "Source",
+    "TrainConfig",
+    "VALIDATION_FRACTION",
+    "VERBOSE",
+    "as_tensor",
+    "evaluate",
+    "fit",
+    "learning_rate_at",
+    "make_generators",
+    "make_optimizer",
+    "resolve_device",
+    "run_epoch",
+    "set_learning_rate",
+    "source_of",
+    "train_one_epoch",
+]

@@ -1,0 +1,170 @@
+"""The one training loop every fit in aekit goes through.
+
+:func:`fit` trains a module by minimising a loss function over batches of a source
+(:mod:`aekit.engine.data`). A step returns its loss and the loss's parts; they are summed on the
+device and read once per epoch, so the hot loop never waits for a ``.item()``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..losses import l2_penalty
+from .data import Source, source_of
+from .optim import learning_rate_at, make_optimizer, set_learning_rate
+from .settings import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+# loss_fn(batch) -> (loss to minimise, {part name: detached or not tensor})
+LossFn = Callable[[object], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+EvalFn = Callable[[object], torch.Tensor]
+
+
+@dataclass
+class EarlyStopping:
+    """Tracks the best validation loss and the weights that gave it."""
+
+    patience: int
+    best: float = math.inf
+    best_state: dict | None = None
+    bad_epochs: int = 0
+
+    def update(self, module: nn.Module, val_loss: float) -> bool:
+        """Record this epoch; return True when training should stop."""
+        if val_loss < self.best:
+            self.best, self.bad_epochs = val_loss, 0
+            self.best_state = copy.deepcopy(module.state_dict())
+            return False
+        self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+
+def run_epoch(
+    loss_fn: LossFn, optimizer: torch.optim.Optimizer, source: Source, batch_size: int, generator: torch.Generator
+) -> dict[str, float]:
+    """One pass over a fresh order of ``source``; returns the mean of each loss part."""
+    sums: dict[str, torch.Tensor] = {}
+    n_batches = source.steps(batch_size)
+    for batch in source.epoch(batch_size, generator):
+        loss, parts = loss_fn(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for name, value in parts.items():
+            value = value.detach()
+            sums[name] = sums[name] + value if name in sums else value
+    return {name: float(total) / n_batches for name, total in sums.items()}
+
+
+@torch.no_grad()
+def evaluate(eval_fn: EvalFn, source: Source, batch_size: int = 4096) -> float:
+    """Mean of ``eval_fn`` over every row of ``source`` (row-weighted), without gradients."""
+    total, rows = 0.0, 0
+    for chunk, n in source.chunks(batch_size):
+        total += float(eval_fn(chunk)) * n
+        rows += n
+    return total / rows
+
+
+def fit(
+    module: nn.Module,
+    loss_fn: LossFn,
+    data,
+    *,
+    params: Sequence[nn.Parameter],
+    config: TrainConfig,
+    generator: torch.Generator,
+    eval_fn: EvalFn | None = None,
+    l2_weights: Sequence[nn.Parameter] = (),
+    l2: float = 0.0,
+    callbacks: Sequence[Callable[[dict], bool | None]] = (),
+) -> list[dict]:
+    """Train ``module`` by minimising ``loss_fn`` over the rows of ``data``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Put in training mode during epochs and evaluation mode for validation; with early
+        stopping its best weights are restored at the end.
+    loss_fn : callable
+        ``loss_fn(batch) -> (loss, parts)``; ``parts`` maps names (``"reconstruction"``,
+        ``"l2"``, ...) to scalar tensors that are averaged into the history.
+    data : array-like, Tensor of shape (n, d), or a source (:mod:`aekit.engine.data`)
+        The training data; an array or tensor is moved once to the device of ``module``'s
+        parameters.
+    params : sequence of Parameter
+        The parameters to train. Anything not listed is frozen: this is how layer-wise phases
+        and classifiers freeze lower layers.
+    config : TrainConfig
+    generator : torch.Generator
+        Seeds the batch order and the validation split (and, through ``loss_fn``, the noise),
+        so the same seed gives the same weights.
+    eval_fn : callable, optional
+        ``eval_fn(batch) -> loss`` on clean data for the validation loss; default ``loss_fn``.
+    l2_weights, l2 : sequence of Parameter, float
+        L2 regularisation ``l2 * sum(||W||^2) / 2`` of these trainable weights, applied through
+        the optimizer (see :func:`~aekit.engine.make_optimizer`); the history's ``l2`` part is
+        the penalty at the end of each epoch, and ``loss`` includes it.
+    callbacks : sequence of callable
+        Called with each epoch's record; returning True stops training.
+
+    Returns
+    -------
+    list of dict
+        One record per epoch: ``phase``, ``epoch``, ``loss`` and its parts, ``seconds``, with
+        validation ``val_loss``, and with a schedule the epoch's ``learning_rate``.
+    """
+    params = list(params)
+    if not params:
+        raise ValueError("no trainable parameters: everything is frozen")
+    train, validation = source_of(data, params[0].device, params[0].dtype).split(config.validation_fraction, generator)
+    batch_size = min(config.batch_size, len(train))
+    l2_weights = [w for w in l2_weights if any(w is p for p in params)]
+    optimizer = make_optimizer(params, config.learning_rate, l2_weights, l2, config.adam_start_step)
+    stopper = EarlyStopping(config.patience) if (config.patience and validation is not None) else None
+    eval_fn = eval_fn or (lambda batch: loss_fn(batch)[0])
+    history: list[dict] = []
+    bar = tqdm(range(config.epochs), desc=config.phase, disable=not config.verbose, unit="epoch")
+    for epoch in bar:
+        learning_rate = learning_rate_at(config, epoch)
+        set_learning_rate(optimizer, learning_rate)
+        record = train_one_epoch(module, loss_fn, optimizer, train, batch_size, generator)
+        record = {"phase": config.phase, "epoch": epoch + 1, **record}
+        if config.learning_rate_schedule != "constant":
+            record["learning_rate"] = learning_rate
+        if l2 and l2_weights:
+            record["l2"] = l2 * float(l2_penalty(w.detach() for w in l2_weights))
+            record["loss"] += record["l2"]
+        if validation is not None:
+            module.eval()
+            record["val_loss"] = evaluate(eval_fn, validation)
+        history.append(record)
+        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if "loss" in k})
+        logger.debug("%s", record)
+        stop = any(callback(record) for callback in callbacks)
+        if stopper is not None and stopper.update(module, record["val_loss"]):
+            stop = True
+        if stop:
+            break
+    if stopper is not None and stopper.best_state is not None:
+        module.load_state_dict(stopper.best_state)
+    module.eval()
+    return history
+
+
+def train_one_epoch(module, loss_fn, optimizer, source, batch_size, generator) -> dict:
+    """``run_epoch`` in training mode, timed."""
+    module.train()
+    start = time.perf_counter()
+    parts = run_epoch(loss_fn, optimizer, source, batch_size, generator)
+    return {**parts, "seconds": time.perf_counter() - start}
