@@ -95,6 +95,7 @@ def part_cache(data, epochs: int) -> None:
             learning_rate_schedule="constant",
             validation_fraction=0.0,
             patience=None,
+            max_grad_norm=None,
             phase="layer 2",
         )
         start = time.perf_counter()

@@ -13,5 +13,6 @@ def train_config(**settings) -> TrainConfig:
         learning_rate_schedule="constant",
         validation_fraction=0.0,
         patience=None,
+        max_grad_norm=None,
     )
     return TrainConfig(**{**defaults, **settings})

@@ -32,6 +32,7 @@ LAYERWISE = dict(
     corruption_level=0.0,
     batch_size=150,
     step_count="per_phase",
+    max_grad_norm=None,
 )
 
 

@@ -43,6 +43,8 @@ def bad_values(constraint):
         return [-1, "0", 2.5]
     if isinstance(constraint, params.InstanceOf):
         return ["an autoencoder", AutoencoderTransformer]
+    if isinstance(constraint, params.Callables):
+        return [print, (print, "not callable"), None]
     raise AssertionError(f"no bad values for {constraint!r}")
 
 

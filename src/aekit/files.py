@@ -5,7 +5,13 @@ Everything is built in a temporary beside its target (same file system, so the f
 atomic), flushed to disk, given the mode a plain ``open()`` or ``os.mkdir()`` would have given
 it under the process umask, then renamed into place; the parent directory is flushed after the
 rename so that the rename itself survives a crash. On any error the temporary is removed and the
-target is left as it was.
+target is left as it was. A temporary's name holds the id of the process writing it, so that
+what a killed process left behind is recognised and cleared (or, for a directory it was
+replacing, put back) by the next write of the same target (:func:`recover`).
+
+Setting the environment variable ``AEKIT_SLOW_WRITES`` to a number of seconds makes every
+write pause that long at each of its steps (after writing, before each rename): the
+fault-injection test uses it to kill processes in the middle of writes. It is off by default.
 
 This module uses NumPy and the standard library only, so that every part of aekit (including
 the data loaders, which must not import torch) can write through it.
@@ -18,8 +24,10 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +37,15 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["atomic_directory", "atomic_file", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
+__all__ = [
+    "atomic_directory",
+    "atomic_file",
+    "json_text",
+    "recover",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
+]
 
 
 # -- single files ----------------------------------------------------------------------------
@@ -68,7 +84,8 @@ def atomic_file(path, mode: str = "wb") -> Iterator[IO]:
         raise ValueError(f"atomic_file needs a writing mode ('wb', 'w+b', 'w', 'w+'), got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _clear_stale_files(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     tmp = Path(name)
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
@@ -77,7 +94,9 @@ def atomic_file(path, mode: str = "wb") -> Iterator[IO]:
             os.chmod(f.fileno() if os.chmod in os.supports_fd else tmp, _file_mode())
             yield f
             f.flush()
+            _pause()
             os.fsync(f.fileno())  # the data must be on disk before the rename publishes it
+        _pause()
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -121,9 +140,13 @@ def write_json_atomic(path, obj) -> Path:
     ``obj`` is made of dicts, lists, tuples, strings, numbers, booleans, None and NumPy
     values (anything else is a ``TypeError``); ``path``'s parents are created. Returns ``path``.
     """
+    return write_text_atomic(path, json_text(obj) + "\n")
+
+
+def json_text(obj) -> str:
+    """``obj`` as the strict JSON text (indent 2) that :func:`write_json_atomic` writes."""
     # allow_nan=False: should a non-finite float slip through, fail rather than write bad JSON
-    text = json.dumps(_strict_json(obj), indent=2, allow_nan=False)
-    return write_text_atomic(path, text + "\n")
+    return json.dumps(_strict_json(obj), indent=2, allow_nan=False)
 
 
 def _strict_json(value):
@@ -153,7 +176,8 @@ def atomic_directory(path, overwrite: bool = True, *, is_own: Callable[[Path], b
     temporary directory is removed. Otherwise its files are fsynced and it replaces ``path``:
     the old directory is renamed aside, the new one renamed in, then the old one deleted (a
     rename cannot replace a non-empty directory in one step). Should the process die between
-    the two renames, the old directory survives as a hidden ``.NAME.old-*`` sibling.
+    the two renames, the old directory survives as a hidden ``.NAME.old-*`` sibling, which the
+    next call for the same ``path`` puts back (:func:`recover`).
 
     Before the swap, every file and directory in the temporary tree (including files written by
     other libraries) gets the mode ``open()`` / ``os.mkdir()`` give under the process umask.
@@ -180,11 +204,13 @@ def atomic_directory(path, overwrite: bool = True, *, is_own: Callable[[Path], b
         If ``path`` exists and may not be replaced.
     """
     path = Path(os.path.abspath(path))  # "." or "out/.." need a real name and parent to rename
+    recover(path)
     _check_replaceable(path, overwrite, is_own)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
     try:
         yield tmp
+        _pause()
         _seal_tree(tmp)
         _swap_in(tmp, path)
     finally:
@@ -209,9 +235,11 @@ def _swap_in(tmp: Path, path: Path) -> None:
     if not path.exists():
         os.rename(tmp, path)
     else:
-        aside = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+        aside = path.with_name(f".{path.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        _pause()
         os.rename(path, aside)
         try:
+            _pause()  # the window in which a kill leaves no directory at path, only the one aside
             os.rename(tmp, path)
         except BaseException:
             os.rename(aside, path)  # put the old one back: nothing is lost
@@ -267,6 +295,71 @@ def _fsync_dir(directory: Path) -> None:
         pass  # some file systems refuse fsync on directories; the rename itself still happened
     finally:
         os.close(fd)
+
+
+# -- what killed writes leave behind ---------------------------------------------------------
+def recover(path) -> None:
+    """Clear what writes of the directory ``path`` by processes that no longer run left beside it.
+
+    A directory a killed :func:`atomic_directory` was replacing (``.NAME.old-*``) is put back
+    when ``path`` is missing, and deleted otherwise; temporaries it was building
+    (``.NAME.tmp-*``) are deleted. Those of processes still running are left alone.
+    """
+    path = Path(os.path.abspath(path))
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(tmp|old)-(?:(\d+)-)?")
+    dead = {"tmp": [], "old": []}
+    for entry in _siblings(path):
+        match = pattern.match(entry.name)
+        if match and entry.is_dir() and not entry.is_symlink() and not _alive(match.group(2)):
+            dead[match.group(1)].append(entry)
+    olds = sorted(dead["old"], key=lambda p: p.stat().st_mtime, reverse=True)
+    if olds and not (path.exists() or path.is_symlink()):
+        os.rename(olds.pop(0), path)
+        logger.warning("%s: put back the directory that an interrupted write had moved aside", path)
+    for leftover in olds + dead["tmp"]:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _clear_stale_files(path: Path) -> None:
+    """Delete the temporaries that killed :func:`atomic_file` calls for ``path`` left beside it."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)\.)?[A-Za-z0-9_]+\.tmp")
+    for entry in _siblings(path):
+        match = pattern.fullmatch(entry.name)
+        if match and entry.is_file() and not entry.is_symlink() and not _alive(match.group(1)):
+            entry.unlink(missing_ok=True)
+
+
+def _siblings(path: Path) -> list[Path]:
+    try:
+        return [path.parent / name for name in os.listdir(path.parent) if name.startswith(f".{path.name}.")]
+    except OSError:  # no parent yet, or unreadable: nothing to clear
+        return []
+
+
+def _alive(pid: str | None) -> bool:
+    """Whether the process ``pid`` (a temporary's name holds it) may still be writing.
+    Names without one come from older versions of aekit: left over."""
+    if pid is None:
+        return False
+    if os.name == "nt":  # os.kill(pid, 0) would stop the process there: never presume it dead
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # e.g. another user's process: alive
+        return True
+    return True
+
+
+def _pause() -> None:
+    """Sleep ``$AEKIT_SLOW_WRITES`` seconds (fault-injection tests widen the windows of a write)."""
+    try:
+        seconds = float(os.environ.get("AEKIT_SLOW_WRITES") or 0)
+    except ValueError:
+        return
+    if seconds > 0:
+        time.sleep(seconds)
 
 
 # -- modes -----------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import torch
 
 from . import corruption as corruption_
 from . import engine
-from .engine import BATCH_SIZE, EPOCHS, LEARNING_RATE
+from .engine import BATCH_SIZE, EPOCHS, LEARNING_RATE, MAX_GRAD_NORM
 from .nn import StackedAutoencoder, StackedConfig
 from .nn.config import DictConfig
 from .objectives import CORRUPTION, CORRUPTION_LEVEL, L2, reconstruction_objective
@@ -94,6 +94,7 @@ class LayerwiseConfig(DictConfig):
     corruption_level: float | tuple[float, ...]
     batch_size: int
     step_count: str
+    max_grad_norm: float | None  # gradient clipping in every phase (engine.MAX_GRAD_NORM)
 
     def __post_init__(self):
         for name in _PER_PHASE:  # JSON gives lists; keep sequences as tuples
@@ -103,6 +104,7 @@ class LayerwiseConfig(DictConfig):
         METHOD.constraint.check("method", self.method)
         STEP_COUNT.constraint.check("step_count", self.step_count)
         BATCH_SIZE.constraint.check("batch_size", self.batch_size)
+        MAX_GRAD_NORM.constraint.check("max_grad_norm", self.max_grad_norm)
         self.phases(None)  # validates every value; lengths are checked against a depth later
 
     def phases(self, depth: int | None) -> list[PhaseSettings]:
@@ -188,7 +190,9 @@ def train_layerwise(
     """
     phases = config.phases(module.depth)
     X = engine.as_tensor(X, next(module.parameters()).device)
-    run = _Run(config.batch_size, loss, generator, verbose, tuple(callbacks), config.step_count, len(X))
+    run = _Run(
+        config.batch_size, loss, generator, verbose, tuple(callbacks), config.step_count, len(X), config.max_grad_norm
+    )
     history = (_train_phases if config.method == "phases" else _train_separate)(module, X, phases, run)
     module.eval()
     return history
@@ -205,6 +209,7 @@ class _Run:
     callbacks: tuple
     step_count: str
     n_rows: int
+    max_grad_norm: float | None
 
     def train(
         self,
@@ -329,6 +334,7 @@ def train_layer(
         learning_rate_schedule="constant",
         validation_fraction=0.0,
         patience=None,
+        max_grad_norm=run.max_grad_norm,
         verbose=run.verbose,
         phase=label,
         adam_start_step=start_step,

@@ -68,8 +68,12 @@ class Constraint:
             )
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """An integer, and not a boolean."""
     return isinstance(value, Integral) and not isinstance(value, (bool, np.bool_))
+
+
+_is_int = is_int
 
 
 def _is_real(value) -> bool:
@@ -276,6 +280,15 @@ class Seed(Constraint):
         return int(text)
 
 
+class Callables(Constraint):
+    """A list or tuple of callables, possibly empty."""
+
+    description, type_name = "a list or tuple of callables", "list of callable"
+
+    def allows(self, value) -> bool:
+        return isinstance(value, (list, tuple)) and all(callable(v) for v in value)
+
+
 class InstanceOf(Constraint):
     """None or an instance of one of ``types`` (an estimator given as a parameter)."""
 
@@ -304,11 +317,15 @@ class Param:
         What the parameter does, one or a few sentences; the first line is the CLI help.
     flags : tuple of str, optional
         Command-line flags; by default ``--name-with-dashes``. ``()`` keeps it off the CLI.
+    saved : bool, default=True
+        False: :mod:`aekit.io` writes the default instead of the value, which only means
+        something in the process that set it (callbacks).
     """
 
     constraint: Constraint
     doc: str
     flags: tuple[str, ...] | None = None
+    saved: bool = True
 
     def field(self, default=dataclasses.MISSING, **kwargs) -> dataclasses.Field:
         """A dataclass field with this parameter's metadata and ``default`` (none: required)."""

@@ -3,8 +3,9 @@ batches come from (:mod:`.data`), the optimiser and schedule (:mod:`.optim`), th
 training settings (:mod:`.settings`) and the device and seeds (:mod:`.runtime`)."""
 
 from .data import InMemory, Source, as_tensor, source_of
+from .guard import DivergenceError
 from .loop import EarlyStopping, EvalFn, LossFn, evaluate, fit, run_epoch, train_one_epoch
-from .optim import learning_rate_at, make_optimizer, set_learning_rate
+from .optim import clip_gradients, learning_rate_at, make_optimizer, set_learning_rate
 from .runtime import make_generators, resolve_device
 from .settings import (
     BATCH_SIZE,
@@ -13,6 +14,7 @@ from .settings import (
     LEARNING_RATE,
     LEARNING_RATE_SCHEDULE,
     LEARNING_RATE_SCHEDULES,
+    MAX_GRAD_NORM,
     PATIENCE,
     RANDOM_STATE,
     VALIDATION_FRACTION,
@@ -23,6 +25,7 @@ from .settings import (
 __all__ = [
     "BATCH_SIZE",
     "DEVICE",
+    "DivergenceError",
     "EPOCHS",
     "EarlyStopping",
     "EvalFn",
@@ -31,6 +34,7 @@ __all__ = [
     "LEARNING_RATE_SCHEDULE",
     "LEARNING_RATE_SCHEDULES",
     "LossFn",
+    "MAX_GRAD_NORM",
     "PATIENCE",
     "RANDOM_STATE",
     "Source",
@@ -38,6 +42,7 @@ __all__ = [
     "VALIDATION_FRACTION",
     "VERBOSE",
     "as_tensor",
+    "clip_gradients",
     "evaluate",
     "fit",
     "learning_rate_at",

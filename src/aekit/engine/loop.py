@@ -19,8 +19,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..losses import l2_penalty
+from . import checkpoint
 from .data import Source, source_of
-from .optim import learning_rate_at, make_optimizer, set_learning_rate
+from .guard import Guard
+from .optim import clip_gradients, learning_rate_at, make_optimizer, set_learning_rate
 from .settings import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -116,29 +118,57 @@ def fit(
         the optimizer (see :func:`~aekit.engine.make_optimizer`); the history's ``l2`` part is
         the penalty at the end of each epoch, and ``loss`` includes it.
     callbacks : sequence of callable
-        Called with each epoch's record; returning True stops training.
+        Called with each epoch's record; returning True stops training. A callback that has a
+        ``set_module`` method is first given ``module`` with it (e.g. to draw reconstructions).
+        Callbacks must not draw from torch's random streams (a resumed run would differ).
 
     Returns
     -------
     list of dict
         One record per epoch: ``phase``, ``epoch``, ``loss`` and its parts, ``seconds``, with
         validation ``val_loss``, and with a schedule the epoch's ``learning_rate``.
+
+    Raises
+    ------
+    DivergenceError
+        When a loss or a weight stops being finite (:mod:`aekit.engine.guard`).
+
+    Notes
+    -----
+    Under :func:`aekit.engine.checkpoint.recording`, the call is a stage of a recorded run:
+    it is snapshotted at the end of every epoch, and a resumed run skips or continues it.
     """
     params = list(params)
     if not params:
         raise ValueError("no trainable parameters: everything is frozen")
+    stage = checkpoint.begin(module, params, config, generator)  # None unless a run is recorded
+    if stage is not None and stage.skipped is not None:
+        return stage.skipped  # a resumed run had finished this stage; its weights are back
     train, validation = source_of(data, params[0].device, params[0].dtype).split(config.validation_fraction, generator)
     batch_size = min(config.batch_size, len(train))
     l2_weights = [w for w in l2_weights if any(w is p for p in params)]
     optimizer = make_optimizer(params, config.learning_rate, l2_weights, l2, config.adam_start_step)
+    if config.max_grad_norm is not None:
+        clip_gradients(optimizer, config.max_grad_norm)
     stopper = EarlyStopping(config.patience) if (config.patience and validation is not None) else None
     eval_fn = eval_fn or (lambda batch: loss_fn(batch)[0])
+    guard = Guard(config.phase, config.learning_rate, config.max_grad_norm)
+    for callback in callbacks:
+        getattr(callback, "set_module", lambda module: None)(module)
     history: list[dict] = []
-    bar = tqdm(range(config.epochs), desc=config.phase, disable=not config.verbose, unit="epoch")
+    first = 0 if stage is None else stage.restore(optimizer, stopper, history)
+    bar = tqdm(
+        range(first, config.epochs),
+        initial=first,
+        total=config.epochs,
+        desc=config.phase,
+        disable=not config.verbose,
+        unit="epoch",
+    )
     for epoch in bar:
         learning_rate = learning_rate_at(config, epoch)
         set_learning_rate(optimizer, learning_rate)
-        record = train_one_epoch(module, loss_fn, optimizer, train, batch_size, generator)
+        record = train_one_epoch(module, guard.watch(loss_fn, epoch), optimizer, train, batch_size, generator)
         record = {"phase": config.phase, "epoch": epoch + 1, **record}
         if config.learning_rate_schedule != "constant":
             record["learning_rate"] = learning_rate
@@ -148,17 +178,22 @@ def fit(
         if validation is not None:
             module.eval()
             record["val_loss"] = evaluate(eval_fn, validation)
+        guard.check(record, params)
         history.append(record)
         bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if "loss" in k})
         logger.debug("%s", record)
         stop = any(callback(record) for callback in callbacks)
         if stopper is not None and stopper.update(module, record["val_loss"]):
             stop = True
+        if stage is not None:
+            stage.epoch_end(optimizer, stopper, history, stop)
         if stop:
             break
     if stopper is not None and stopper.best_state is not None:
         module.load_state_dict(stopper.best_state)
     module.eval()
+    if stage is not None:
+        stage.end(history)
     return history
 
 

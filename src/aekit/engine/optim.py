@@ -74,3 +74,16 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) ->
     """Every parameter group's step size (a float, so the fused kernel takes it as it is)."""
     for group in optimizer.param_groups:
         group["lr"] = learning_rate
+
+
+def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
+    """Before every step of ``optimizer``, scale the gradients of its parameters so that their
+    global L2 norm is at most ``max_norm`` (:func:`torch.nn.utils.clip_grad_norm_`). A hook of
+    the optimizer, so the loop that steps it needs no change; L2 weight decay is added inside
+    the step, after clipping."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+
+    def clip(opt, args, kwargs):
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+
+    optimizer.register_step_pre_hook(clip)

@@ -41,13 +41,18 @@ RANDOM_STATE = Param(
     flags=("--random-state", "--seed"),
 )
 VERBOSE = Param(Flag(), "Show progress bars.", flags=())
+MAX_GRAD_NORM = Param(
+    Maybe(Interval(float, 0, closed="neither")),
+    "Clip the gradient of the loss to this global L2 norm before each step "
+    "(L2 weight decay is added inside the optimizer, after clipping); None: no clipping.",
+)
 
 
 @dataclass
 class TrainConfig:
     """How to train: the settings of :func:`fit` that are not the model, loss or data.
 
-    The first six come from an estimator, which has checked them; ``__post_init__`` checks
+    The first seven come from an estimator, which has checked them; ``__post_init__`` checks
     them again with the same rules for callers of the engine itself.
     """
 
@@ -57,6 +62,7 @@ class TrainConfig:
     learning_rate_schedule: str = LEARNING_RATE_SCHEDULE.field()
     validation_fraction: float = VALIDATION_FRACTION.field()
     patience: int | None = PATIENCE.field()
+    max_grad_norm: float | None = MAX_GRAD_NORM.field()
     verbose: bool = False
     phase: str = "train"  # label written into every history record
     # Adam's bias correction starts as if this many steps had been taken (see make_optimizer)

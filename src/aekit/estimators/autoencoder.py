@@ -14,7 +14,7 @@ from ..layerwise import METHOD, STEP_COUNT, LayerwiseConfig
 from ..nn import ACTIVATIONS, AUTOENCODER_FAMILIES, FAMILIES
 from ..objectives import CORRUPTION, CORRUPTION_LEVEL, L2, LOSS, Objective
 from ..params import Flag, InvalidParameterError, Maybe, Options, Param, PerLayer
-from .base import ACTIVATION, HIDDEN_LAYER_SIZES, AekitEstimator, TrainingParams, estimator
+from .base import ACTIVATION, HIDDEN_LAYER_SIZES, AekitEstimator, TrainingParams, estimator, is_fitted
 
 TRAINING_MODES = ("end_to_end", "layerwise")
 
@@ -79,17 +79,24 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, X, y=None):
-        """Train on ``X`` of shape (n_samples, n_features); ``y`` is ignored. Returns self."""
+        """Train on ``X`` of shape (n_samples, n_features); ``y`` is ignored. Returns self.
+
+        With ``warm_start`` and a fitted network, training continues from its weights. When
+        training fails (e.g. :class:`~aekit.engine.DivergenceError`), the fitted attributes
+        stay as they were.
+        """
         self._validate_params()
         plan = self._plan()
-        X = validate_data(self, X, dtype=np.float32)
+        warm = self.warm_start and is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=not warm)
         if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
             raise ValueError("loss='bce' needs inputs in [0, 1]; scale X (e.g. MinMaxScaler) or use loss='mse'")
         device, init_generator, generator = self._runtime(self.random_state)
         family = FAMILIES[self.architecture]
         config = family.from_params(self.get_params(deep=False), X.shape[1])
-        self.module_ = family.module(config, init_generator).to(device)
-        self.history_ = training.train_autoencoder(self.module_, X, plan, generator=generator)
+        module = self._warm_module(config, device) if warm else family.module(config, init_generator).to(device)
+        history = training.train_autoencoder(module, X, plan, generator=generator, callbacks=self.callbacks)
+        self.module_, self.history_ = module, (self.history_ if warm else []) + history
         self.n_iter_ = len(self.history_)
         return self
 
@@ -132,6 +139,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             corruption_level=self.corruption_level,
             batch_size=self.batch_size,
             step_count=self.layerwise_step_count,
+            max_grad_norm=self.max_grad_norm,
         )
         layerwise.phases(self._depth())  # one value per layer?
         fine_tune = (

@@ -9,6 +9,7 @@ scikit-learn requires) and its table is the list of those fields.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 
@@ -33,6 +34,20 @@ HIDDEN_LAYER_SIZES = params.Param(
     flags=("--hidden",),
 )
 ACTIVATION = params.Param(params.Options(*ACTIVATIONS), "Activation of the hidden layers.")
+WARM_START = params.Param(
+    params.Flag(),
+    "fit continues training the fitted network (history_ and n_iter_ grow) instead of "
+    "building a new one; the parameters must still describe the same network.",
+    flags=(),
+)
+CALLBACKS = params.Param(
+    params.Callables(),
+    "Called with each epoch's record (a dict: phase, epoch, loss, ...) of every phase; one "
+    "returning True ends that phase. clone deep-copies them, pickle keeps them, aekit.io does "
+    "not save them.",
+    flags=(),
+    saved=False,
+)
 
 
 def estimator(cls):
@@ -120,9 +135,37 @@ class AekitEstimator(BaseEstimator):
         inner = clone(inner)
         own = inner.get_params(deep=False)
         inner.set_params(**{k: getattr(self, k) for k in ("device", "verbose") if k in own and hasattr(self, k)})
+        if getattr(self, "callbacks", ()):  # the whole run's epochs, pretraining included
+            inner.set_params(callbacks=(*inner.callbacks, *self.callbacks))
         if inner.random_state is None:
             inner.set_params(random_state=seed)
         return inner.fit(X)
+
+    def _check_fitted(self) -> None:
+        """Raise ``ValueError`` when a learned attribute contradicts ``module_`` (:mod:`aekit.io`
+        checks what it loads with it)."""
+        n_inputs, n = self.module_.config.n_inputs, getattr(self, "n_features_in_", None)
+        if not params.is_int(n) or n != n_inputs:
+            raise ValueError(f"n_features_in_={n!r}, but the network has {n_inputs} inputs")
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and (names.shape != (n,) or not all(isinstance(v, str) for v in names)):
+            raise ValueError(f"feature_names_in_ should be {n} strings, got {names.tolist()!r}"[:200])
+        n_iter = getattr(self, "n_iter_", 0)
+        if not params.is_int(n_iter) or n_iter < 0:
+            raise ValueError(f"n_iter_={n_iter!r} is not a count of epochs")
+        history = getattr(self, "history_", [])
+        if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+            raise ValueError("history_ should be a list of records (objects)")
+
+    def _warm_module(self, config, device: torch.device) -> torch.nn.Module:
+        """A copy of the fitted ``module_`` for ``warm_start`` to train on (the fitted one stays
+        as it is until training succeeds); ``config`` is the network the parameters describe."""
+        if self.module_.config != config:
+            raise params.InvalidParameterError(
+                f"warm_start=True continues training the fitted network {self.module_.config}, but the "
+                f"parameters now describe {config}; set warm_start=False to build a new network"
+            )
+        return copy.deepcopy(self.module_).to(device)
 
     # -- running -------------------------------------------------------------------------------
     def _seeds(self, n: int) -> list[int]:
@@ -144,7 +187,15 @@ def apply_in_batches(module: torch.nn.Module, fn, X: np.ndarray, batch_size: int
 
 
 # the engine's settings that are estimator parameters of the same name
-_TRAIN_SETTINGS = ("epochs", "batch_size", "learning_rate", "learning_rate_schedule", "validation_fraction", "patience")
+_TRAIN_SETTINGS = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "learning_rate_schedule",
+    "validation_fraction",
+    "patience",
+    "max_grad_norm",
+)
 
 
 @dataclasses.dataclass(eq=False, repr=False, kw_only=True)
@@ -155,9 +206,12 @@ class TrainingParams:
     learning_rate_schedule: str = engine.LEARNING_RATE_SCHEDULE.field("constant")
     validation_fraction: float = engine.VALIDATION_FRACTION.field(0.0)
     patience: int | None = engine.PATIENCE.field(None)
+    max_grad_norm: float | None = engine.MAX_GRAD_NORM.field(None)
     device: str = engine.DEVICE.field("auto")
     random_state: int | None = engine.RANDOM_STATE.field(None)
     verbose: bool = engine.VERBOSE.field(False)
+    warm_start: bool = WARM_START.field(False)
+    callbacks: tuple = CALLBACKS.field(())
 
     def _train_config(self, phase: str, **overrides) -> engine.TrainConfig:
         """The engine's settings from this estimator's parameters (``overrides`` win)."""

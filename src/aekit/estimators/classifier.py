@@ -15,7 +15,7 @@ from ..classify import DROPOUT, FREEZE, INPUT_DROPOUT, N_LAYERS
 from ..engine import BATCH_SIZE, EPOCHS, LEARNING_RATE
 from ..nn import ClassifierConfig, EncoderClassifier
 from ..objectives import L2
-from ..params import Flag, InstanceOf, InvalidParameterError, Options, Param
+from ..params import Flag, InstanceOf, InvalidParameterError, Options, Param, is_int
 from .autoencoder import AutoencoderTransformer
 from .base import AekitEstimator, TrainingParams, estimator, is_fitted, unwrap
 
@@ -110,24 +110,59 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
         """
         self._validate_params()
         config = self._train_config("classifier")
-        X, y = validate_data(self, X, y, dtype=np.float32)
+        warm = self.warm_start and is_fitted(self)
+        X, y = validate_data(self, X, y, dtype=np.float32, reset=not warm)
         labelled = labelled_mask(y)
         classes, targets = check_labels(y[labelled])
         ae_seed, seed = self._seeds(2)  # one stream: the autoencoder, then the classifier
         device, init_generator, generator = self._runtime(seed)
-        module = self._build_module(X, len(classes), ae_seed, init_generator).to(device)
-        self.n_frozen_ = classify.n_frozen_layers(self.freeze if self.pretrain else "none", module.depth)
-        self.history_ = classify.train_classifier(
+        if warm:
+            classes, targets = self.classes_, self._warm_targets(classes, y[labelled])
+            autoencoder = getattr(self, "autoencoder_", None)
+            module = self._warm_module(self._scratch_config(X.shape[1], len(classes)), device)
+        else:
+            autoencoder, module = self._build_module(X, len(classes), ae_seed, init_generator)
+            module = module.to(device)
+        n_frozen = classify.n_frozen_layers(self.freeze if self.pretrain else "none", module.depth)
+        history = classify.train_classifier(
             module,
             X[labelled],
             targets,
-            freeze=self.n_frozen_,
+            freeze=n_frozen,
             l2=self.l2,
             config=config,
             generator=generator,
+            callbacks=self.callbacks,
         )
-        self.module_, self.classes_, self.n_iter_ = module, classes, len(self.history_)
+        self.module_, self.classes_, self.n_frozen_, self.autoencoder_ = module, classes, n_frozen, autoencoder
+        self.history_ = (self.history_ if warm else []) + history
+        self.n_iter_ = len(self.history_)
         return self
+
+    def _check_fitted(self) -> None:
+        super()._check_fitted()
+        classes, n_classes = getattr(self, "classes_", None), self.module_.config.n_classes
+        if not isinstance(classes, np.ndarray):
+            raise ValueError("classes_ is missing")
+        if classes.shape != (n_classes,) or classes.dtype.kind not in "biufUO":
+            raise ValueError(f"classes_ should hold {n_classes} labels, one per output, got {classes.tolist()!r}"[:200])
+        if not all(isinstance(c, (str, int, float, np.generic)) for c in classes.tolist()):
+            raise ValueError("classes_ should hold numbers or strings")
+        if len({(type(c), c) for c in classes.tolist()}) != n_classes:
+            raise ValueError(f"classes_ should hold {n_classes} different labels")
+        depth, n_frozen = self.module_.depth, getattr(self, "n_frozen_", 0)
+        if not is_int(n_frozen) or not 0 <= n_frozen <= depth:
+            raise ValueError(f"n_frozen_={n_frozen!r} is not a count of the network's {depth} layers")
+
+    def _warm_targets(self, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Class indices of ``y`` in the fitted ``classes_`` (warm start keeps the output layer)."""
+        unknown = classes[~np.isin(classes, self.classes_)]
+        if len(unknown):
+            raise ValueError(
+                f"warm_start=True: y has classes {unknown.tolist()} that the fitted classifier does not "
+                f"have ({self.classes_.tolist()}); set warm_start=False to train a new one"
+            )
+        return np.searchsorted(self.classes_, y)
 
     def _check_params_together(self) -> None:
         self._check_early_stopping()
@@ -153,21 +188,20 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
         sizes = ae.hidden_layer_sizes
         return tuple(sizes) if isinstance(sizes, (tuple, list)) else (sizes,)
 
-    def _build_module(self, X, n_classes: int, ae_seed: int, generator) -> EncoderClassifier:
-        """The classifier network: the pretrained encoder's layers, or the same architecture
-        from He-initialised weights."""
+    def _build_module(self, X, n_classes: int, ae_seed: int, generator) -> tuple:
+        """(the fitted autoencoder or None, the classifier network): the pretrained encoder's
+        layers, or the same architecture from He-initialised weights."""
         if self.pretrain:
-            self.autoencoder_ = self._fitted_component("autoencoder", X, ae_seed, self.prefit)
-            return classify.from_autoencoder(
-                self.autoencoder_.module_,
+            autoencoder = self._fitted_component("autoencoder", X, ae_seed, self.prefit)
+            return autoencoder, classify.from_autoencoder(
+                autoencoder.module_,
                 n_classes,
                 n_layers=self.n_layers,
                 dropout=self.dropout,
                 input_dropout=self.input_dropout,
                 generator=generator,
             )
-        self.autoencoder_ = None
-        return EncoderClassifier(self._scratch_config(X.shape[1], n_classes), generator)
+        return None, EncoderClassifier(self._scratch_config(X.shape[1], n_classes), generator)
 
     def _scratch_config(self, n_features: int, n_classes: int) -> ClassifierConfig:
         """The architecture the pretrained path would have, for training from scratch."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from .. import params as params_
 from ..estimators.base import ESTIMATORS, unwrap
 
 logger = logging.getLogger(__name__)
@@ -32,11 +33,17 @@ def estimator_class(name, file: Path) -> type:
     return ESTIMATORS[name]
 
 
-def params_to_json(params: dict) -> tuple[dict, list[str]]:
-    """JSON-safe parameters, and notes on what could not be kept as it was."""
+def params_to_json(params: dict, cls: type) -> tuple[dict, list[str]]:
+    """JSON-safe parameters of an estimator of class ``cls``, and notes on what could not be
+    kept as it was."""
     out, notes = {}, []
+    unsaved = {entry.name: entry.default for entry in params_.table(cls) if not entry.param.saved}
     for name, value in params.items():
-        if isinstance(value, np.random.RandomState):
+        if name in unsaved:  # e.g. callbacks: they mean something only in the process that set them
+            out[name] = to_json(unsaved[name], f"parameter {name!r}")
+            if value != unsaved[name]:
+                notes.append(f"{name} was not saved")
+        elif isinstance(value, np.random.RandomState):
             # its state is 2.5 kB of Mersenne Twister that only pickle could restore faithfully
             out[name] = None
             notes.append(f"{name} was a numpy RandomState; saved as null")
@@ -60,7 +67,7 @@ def _estimator_to_json(value, name: str) -> dict:
         raise TypeError(
             f"cannot save parameter {name!r}: a {kind} is not an estimator aekit.io knows ({sorted(ESTIMATORS)})"
         )
-    params, _ = params_to_json(inner.get_params(deep=False))
+    params, _ = params_to_json(inner.get_params(deep=False), type(inner))
     return {"__estimator__": kind, "params": params}
 
 

@@ -50,7 +50,10 @@ def load(path):
     ------
     ModelFileError
         If the directory or either of its files is missing, unreadable, of another format or
-        a newer format version, or if the weights do not match the architecture.
+        a newer format version, if a parameter is not one the estimator allows, if the weights
+        do not match the architecture, or if a learned attribute (``n_features_in_``,
+        ``classes_``, ...) contradicts the network. Everything is checked before the weights
+        are read.
     """
     path = Path(path)
     if not path.is_dir():
@@ -62,10 +65,20 @@ def load(path):
     estimator = _estimator_from_params(config, config_file)
     module = _module_from_config(config, path / WEIGHTS_FILE, stored["format_version"])
     estimator.module_ = module.to(_load_device(estimator.get_params(deep=False).get("device", "auto"))).eval()
-    for attr, value in config["fitted"].items():
-        if attr in estimator._fitted_attributes:  # names a newer aekit might add are not ours to set
-            setattr(estimator, attr, _FITTED_FROM_JSON.get(attr, lambda v: v)(value))
+    _set_fitted(estimator, config["fitted"], config_file)
     return estimator
+
+
+def _set_fitted(estimator, fitted: dict, file: Path) -> None:
+    """The learned attributes, checked against the network (a wrong ``classes_`` would load and
+    fail later, at predict time)."""
+    try:
+        for attr, value in fitted.items():
+            if attr in estimator._fitted_attributes:  # names a newer aekit might add are not ours to set
+                setattr(estimator, attr, _FITTED_FROM_JSON.get(attr, lambda v: v)(value))
+        estimator._check_fitted()
+    except (TypeError, ValueError) as exc:
+        raise error(file, f"'fitted' does not match the network: {exc}") from exc
 
 
 def _read_config(file: Path) -> dict:
@@ -109,9 +122,11 @@ def _estimator_from_params(config: dict, file: Path):
     cls = estimator_class(config["estimator"], file)
     try:
         params = {name: param_from_json(v, file) for name, v in config["params"].items()}
-        return cls().set_params(**params)
+        estimator = cls().set_params(**params)
+        estimator._validate_params()  # the types and ranges a fit would check, before anything is built
     except (TypeError, ValueError) as exc:
         raise error(file, f"has parameters this aekit does not accept: {exc}") from exc
+    return estimator
 
 
 def _module_from_config(config: dict, weights: Path, format_version: int) -> torch.nn.Module:
@@ -121,8 +136,11 @@ def _module_from_config(config: dict, weights: Path, format_version: int) -> tor
         module_config = family.config.from_dict(config["module"])
     except (TypeError, ValueError) as exc:
         raise error(weights.with_name(CONFIG_FILE), f"'module' is not a valid {family.config.__name__}: {exc}") from exc
-    with torch.device("meta"):  # shapes only: nothing is allocated for a config that lies
-        expected = family.module(module_config).state_dict()
+    try:
+        with torch.device("meta"):  # shapes only: nothing is allocated for a config that lies
+            expected = family.module(module_config).state_dict()
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:  # e.g. sizes beyond any memory
+        raise error(weights.with_name(CONFIG_FILE), f"'module' describes no buildable network: {exc}") from exc
     state = _read_weights(weights, expected, format_version)
     # the module initialises its weights (overwritten next); loading must not move the
     # caller's global random stream

@@ -9,7 +9,7 @@ from pathlib import Path
 import safetensors.torch
 from sklearn.utils.validation import check_is_fitted
 
-from ..files import atomic_directory
+from ..files import atomic_directory, json_text
 from ..nn import family_of
 from .format import (
     CONFIG_FILE,
@@ -61,7 +61,7 @@ def save(estimator, path, *, overwrite: bool = True) -> Path:
         raise TypeError(f"cannot save a {name}: aekit.io saves aekit's estimators only")
     check_is_fitted(estimator)
     # everything is serialised before the disk is touched, so a bad parameter fails early
-    text = json.dumps(_config(estimator, name), indent=2, allow_nan=False)
+    text = json_text(_config(estimator, name))  # strict JSON: a non-finite number becomes null
     state = {key: value.detach().cpu().contiguous() for key, value in estimator.module_.state_dict().items()}
     path = Path(path)
     with atomic_directory(path, overwrite, is_own=is_model_directory) as tmp:
@@ -74,7 +74,7 @@ def save(estimator, path, *, overwrite: bool = True) -> Path:
 def _config(estimator, name: str) -> dict:
     from .. import __version__  # at call time: aekit/__init__ imports this module
 
-    params, notes = params_to_json(estimator.get_params(deep=False))
+    params, notes = params_to_json(estimator.get_params(deep=False), type(estimator))
     fitted = {
         attr: to_json(getattr(estimator, attr), attr)
         for attr in estimator._fitted_attributes
