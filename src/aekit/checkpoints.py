@@ -121,6 +121,12 @@ def where(directory) -> str:
     return "finished" if snapshot.finished else snapshot.where()
 
 
+def epochs_run(directory) -> int:
+    """The epochs (of every phase) the checkpointed fit in ``directory`` has run."""
+    snapshot, _ = checkpoint_file.read(Path(directory) / CHECKPOINT_FILE)
+    return snapshot.epochs_run
+
+
 def _run(estimator, X, y, recorder: Recorder):
     with recording(recorder):
         try:

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "atomic_directory",
     "atomic_file",
+    "check_replaceable",
     "json_text",
     "recover",
     "write_bytes_atomic",
@@ -205,7 +206,7 @@ def atomic_directory(path, overwrite: bool = True, *, is_own: Callable[[Path], b
     """
     path = Path(os.path.abspath(path))  # "." or "out/.." need a real name and parent to rename
     recover(path)
-    _check_replaceable(path, overwrite, is_own)
+    check_replaceable(path, overwrite, is_own=is_own)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
     try:
@@ -217,7 +218,10 @@ def atomic_directory(path, overwrite: bool = True, *, is_own: Callable[[Path], b
         shutil.rmtree(tmp, ignore_errors=True)  # gone already after a successful swap
 
 
-def _check_replaceable(path: Path, overwrite: bool, is_own) -> None:
+def check_replaceable(path, overwrite: bool = True, *, is_own: Callable[[Path], bool] | None = None) -> None:
+    """Raise ``FileExistsError`` unless :func:`atomic_directory` may create or replace ``path``
+    (same arguments): a command calls it before hours of work, not only when writing."""
+    path = Path(path)
     if not (path.exists() or path.is_symlink()):
         return
     if not overwrite:

@@ -1,7 +1,9 @@
 """The ``aekit`` command: parses arguments, builds estimators, calls the library.
 
-Nothing runs at import; ``main(argv)`` returns the exit code (0 ok, 1 a reported error).
-Every model and training flag comes from an estimator's parameter table (:mod:`.flags`).
+Nothing runs at import; ``main(argv)`` returns the exit code: 0 ok, 1 an expected failure
+(bad data, settings or files, a full disk, a diverging run) reported in one line, 128 + the
+signal's number after SIGINT or SIGTERM (``--debug`` shows tracebacks instead). Every model and
+training flag comes from an estimator's parameter table (:mod:`.flags`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 import sys
 
 from ..estimators import AutoencoderTransformer, PretrainedClassifier
-from . import commands
+from . import commands, errors, runs
 from .flags import add_param_flags
 from .presets import PRESETS
 
@@ -40,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aekit", description="Autoencoders: train, inspect, report.")
     parser.add_argument("--version", action="version", version=f"aekit {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="train a tied denoising autoencoder layer-wise and write an HTML report")
@@ -50,9 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-tsne", action="store_true", help="skip the t-SNE map (the slowest figure)")
 
     train = sub.add_parser("train", help="train an autoencoder; write the model, metrics and figures")
-    _add_data_options(train)
+    _add_data_options(train, default=None)  # None: digits, unless --resume takes the run's own
     _add_model_options(train)
     train.add_argument("--out", default="aekit-out", help="output folder (default: aekit-out)")
+    _add_run_options(train)
 
     report = sub.add_parser("report", help="write the HTML report of a saved model")
     report.add_argument("model_dir", help="a folder written by `aekit train` (its model/ or the folder itself)")
@@ -61,7 +65,31 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--no-tsne", action="store_true", help="skip the t-SNE map")
     report.add_argument("--study", help="a study.json written by `aekit pretrain`, to add its results")
     _add_pretrain_parser(sub)
+    for command in sub.choices.values():  # `aekit train ... --debug` as well as `aekit --debug train`
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
+
+
+def _add_run_options(train: argparse.ArgumentParser) -> None:
+    group = train.add_argument_group("checkpoints and monitoring")
+    group.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="also write a checkpoint every N epochs (one is always written on SIGINT or SIGTERM)",
+    )
+    group.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the unfinished run whose --out was DIR, with its own settings",
+    )
+    group.add_argument("--restart", action="store_true", help="discard an unfinished run of --out and start afresh")
+    group.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="log each epoch's losses, learning rate and reconstructions for TensorBoard "
+        "(needs the tensorboard package: pip install 'aekit[tensorboard]')",
+    )
 
 
 def _int_list(text: str) -> tuple:
@@ -126,14 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    from ..datasets import DatasetError
-    from ..io import ModelFileError
-
     try:
-        return COMMANDS[args.command](args)
-    except (DatasetError, ModelFileError, ValueError, FileExistsError, FileNotFoundError) as error:
-        print(f"aekit {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        with runs.signals():
+            return COMMANDS[args.command](args)
+    except (KeyboardInterrupt, *errors.expected()) as error:
+        if args.debug:
+            raise
+        return errors.report(args.command, error)
 
 
 if __name__ == "__main__":  # pragma: no cover

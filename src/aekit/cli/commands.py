@@ -1,5 +1,6 @@
 """What each ``aekit`` subcommand does, given its parsed arguments. Each builds its estimators
-and checks their parameters before any data is loaded."""
+and checks their parameters, and that its output folder may be written, before any data is
+loaded; each writes its whole output folder at once (:mod:`.runs`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from pathlib import Path
 
 from ..estimators import AutoencoderTransformer, PretrainedClassifier
+from . import runs
 from .flags import given
 from .presets import PRESETS, QUICK
 
@@ -54,46 +56,116 @@ def _write_figures(out: Path, estimator, data) -> None:
 
 
 def _save_outputs(out: Path, estimator, metrics: dict, data) -> None:
+    """The model, ``metrics.json`` and the figures, into ``out`` (a folder being built)."""
     from .. import io
     from ..files import write_json_atomic
 
-    out.mkdir(parents=True, exist_ok=True)
     io.save(estimator, out / "model")
     write_json_atomic(out / "metrics.json", metrics)
     _write_figures(out, estimator, data)
 
 
 def train(args) -> int:
+    from .. import checkpoints
     from ..datasets import load
 
+    if args.resume:
+        return _resume(args)
     estimator = _autoencoder(args)
-    data = load(args.dataset, args.data_dir, verbose=not args.quiet)
-    estimator, seconds = _fit(estimator, data)
-    metrics = _metrics(estimator, data, seconds)
     out = Path(args.out)
-    _save_outputs(out, estimator, metrics, data)
+    runs.check_target(out)
+    dataset = args.dataset or "digits"
+    settings = {"dataset": dataset, "data_dir": args.data_dir, "every": args.checkpoint_every}
+    work, run_id = runs.start(out, {**settings, "tensorboard": args.tensorboard}, restart=args.restart)
+    try:
+        data = load(dataset, args.data_dir, verbose=not args.quiet)
+        estimator.set_params(callbacks=_callbacks(args.tensorboard, data))
+        start = time.perf_counter()
+        fitted = checkpoints.fit(
+            estimator, data.X_train, directory=runs.checkpoint_dir(work), every=args.checkpoint_every
+        )
+        _publish(out, work, fitted, data, {"run_id": run_id}, time.perf_counter() - start)
+    except KeyboardInterrupt as stop:
+        raise runs.interrupted(stop, out, work) from None
+    except BaseException:
+        runs.abandon(out, work)
+        raise
+    return 0
+
+
+def _resume(args) -> int:
+    """``aekit train --resume DIR``: the unfinished run of DIR, with its own settings."""
+    from .. import checkpoints
+    from ..datasets import load
+
+    out = Path(args.resume)
+    conflicting = [k for k in (*given(args, args.model_dests), "preset", "dataset", "data_dir") if getattr(args, k)]
+    if conflicting:
+        flags = ", ".join("--" + k.replace("_", "-") for k in conflicting)
+        raise ValueError(f"--resume continues a run with its own settings; drop {flags}")
+    settings = runs.settings(out)
+    work = runs.unfinished(out)
+    tensorboard = args.tensorboard or settings["tensorboard"]
+    try:
+        data = load(settings["dataset"], settings["data_dir"], verbose=not args.quiet)
+        start = time.perf_counter()
+        fitted = checkpoints.resume(
+            runs.checkpoint_dir(work),
+            data.X_train,
+            callbacks=_callbacks(tensorboard, data, checkpoints.epochs_run(runs.checkpoint_dir(work))),
+            verbose=not args.quiet,
+        )
+        _publish(out, work, fitted, data, {"run_id": settings["run_id"]}, time.perf_counter() - start)
+    except KeyboardInterrupt as stop:
+        raise runs.interrupted(stop, out, work) from None
+    except BaseException:
+        runs.abandon(out, work)
+        raise
+    return 0
+
+
+def _publish(out: Path, work: Path, estimator, data, extra: dict, seconds: float) -> None:
+    """Swap the run's outputs in as one folder; then its unfinished folder goes."""
+    metrics = {**_metrics(estimator, data, seconds), **extra}
+    with runs.output_folder(out) as tmp:
+        _save_outputs(tmp, estimator, metrics, data)
+    runs.finish(work)
     print(_summary(metrics))
     print(f"wrote {out}/model, {out}/metrics.json and figures")
-    return 0
+
+
+def _callbacks(tensorboard, data, first_step: int = 0) -> tuple:
+    """The callbacks of ``--tensorboard DIR``: losses, learning rate and reconstructions."""
+    if not tensorboard:
+        return ()
+    from ..tensorboard import TensorBoardLogger
+
+    images = data.X_test if len(data.X_test) else data.X_train
+    try:
+        logger = TensorBoardLogger(tensorboard, images=images[:8], image_shape=data.image_shape)
+    except ImportError as exc:
+        raise ValueError(f"--tensorboard: {exc}") from None
+    logger.step = first_step  # a resumed run goes on where it stopped
+    return (logger,)
 
 
 def demo(args) -> int:
     from ..datasets import load
     from ..report import ReportOptions, write_report
 
+    out = Path(args.out)
+    runs.check_target(out)
     data = load(args.dataset, args.data_dir, verbose=not args.quiet)
     preset = "demo" if data.X_train.shape[1] <= 256 else "demo-large"
     base = {**PRESETS[preset], "random_state": 0, **(QUICK[preset] if args.quick else {})}
     estimator, seconds = _fit(_autoencoder(args, base), data)
     metrics = _metrics(estimator, data, seconds)
-    out = Path(args.out)
     options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet, activation_steps=50 if args.quick else 200)
-    path = write_report(
-        out / "report.html", estimator, data, metrics, title=f"aekit demo: {data.name}", options=options
-    )
-    _save_outputs(out, estimator, metrics, data)  # after the report: metrics now hold the probe's
+    with runs.output_folder(out) as tmp:
+        write_report(tmp / "report.html", estimator, data, metrics, title=f"aekit demo: {data.name}", options=options)
+        _save_outputs(tmp, estimator, metrics, data)  # after the report: metrics now hold the probe's
     print(_summary(metrics))
-    print(f"report: {path}")
+    print(f"report: {out / 'report.html'}")
     return 0
 
 
@@ -102,15 +174,19 @@ def report(args) -> int:
     from ..datasets import load
     from ..report import ReportOptions, write_report
 
-    model_dir = Path(args.model_dir)
-    if (model_dir / "model" / "config.json").exists():
-        model_dir = model_dir / "model"
-    estimator = io.load(model_dir)
+    folder = Path(args.model_dir)
+    model_dir = folder / "model" if (folder / "model" / "config.json").exists() else folder
     if args.dataset is None:
         raise ValueError("aekit report needs --dataset (the data the model was trained on)")
+    estimator = io.load(model_dir)
+    if not isinstance(estimator, AutoencoderTransformer):
+        raise ValueError(
+            f"{model_dir} holds a {type(estimator).__name__}; aekit report describes autoencoders "
+            "(AutoencoderTransformer)"
+        )
     data = load(args.dataset, args.data_dir, verbose=not args.quiet)
     metrics = _metrics(estimator, data, None)
-    out = Path(args.out) if args.out else model_dir.parent / "report.html"
+    out = Path(args.out) if args.out else folder / "report.html"
     options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet)
     study = _read_study(args.study) if args.study else None
     path = write_report(out, estimator, data, metrics, title=f"aekit report: {data.name}", options=options, study=study)
@@ -140,6 +216,8 @@ def pretrain(args) -> int:
     from ..datasets import load
 
     classifier, sda = _study_templates(args)
+    out = Path(args.out)
+    runs.check_target(out)
     data = load(args.dataset, args.data_dir, verbose=not args.quiet)
     if data.y_train is None or not len(data.X_test):
         raise ValueError(f"{data.name}: the study needs labels and a test set")
@@ -157,9 +235,10 @@ def pretrain(args) -> int:
         logreg_C=args.logreg_c,
         progress=not args.quiet,
     )
-    paths = study.write_study(records, args.out)
+    with runs.output_folder(out) as tmp:
+        names = [p.name for p in study.write_study(records, tmp).values()]
     print(study.summarize(records))
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    print("wrote " + ", ".join(str(out / name) for name in names))
     return 0
 
 

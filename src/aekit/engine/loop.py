@@ -118,9 +118,10 @@ def fit(
         the optimizer (see :func:`~aekit.engine.make_optimizer`); the history's ``l2`` part is
         the penalty at the end of each epoch, and ``loss`` includes it.
     callbacks : sequence of callable
-        Called with each epoch's record; returning True stops training. A callback that has a
-        ``set_module`` method is first given ``module`` with it (e.g. to draw reconstructions).
-        Callbacks must not draw from torch's random streams (a resumed run would differ).
+        Called with each epoch's record; returning True stops training. A callback with an
+        ``on_fit_start(module, config)`` method is first called with it (e.g. to draw
+        reconstructions, or log the constant learning rate). Callbacks must not draw from
+        torch's random streams (a resumed run would differ).
 
     Returns
     -------
@@ -154,7 +155,7 @@ def fit(
     eval_fn = eval_fn or (lambda batch: loss_fn(batch)[0])
     guard = Guard(config.phase, config.learning_rate, config.max_grad_norm)
     for callback in callbacks:
-        getattr(callback, "set_module", lambda module: None)(module)
+        getattr(callback, "on_fit_start", lambda module, config: None)(module, config)
     history: list[dict] = []
     first = 0 if stage is None else stage.restore(optimizer, stopper, history)
     bar = tqdm(
