@@ -149,18 +149,21 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``aekit`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    try:
-        with runs.signals():
+    with runs.signals():
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+        except KeyboardInterrupt as stop:
+            return errors.report("", stop)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        try:
             return COMMANDS[args.command](args)
-    except (KeyboardInterrupt, *errors.expected()) as error:
-        if args.debug:
-            raise
-        return errors.report(args.command, error)
+        except (KeyboardInterrupt, *errors.expected()) as error:
+            if args.debug:
+                raise
+            return errors.report(args.command, error)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,7 +32,7 @@ def report(command: str, error: BaseException) -> int:
     """Print the line for ``error`` (an expected failure or an interruption); the exit status."""
     if isinstance(error, KeyboardInterrupt):
         message = getattr(error, "message", "interrupted; nothing was written")
-        print(f"aekit {command}: {message}", file=sys.stderr)
+        print(f"aekit {command}: {message}".replace("aekit : ", "aekit: "), file=sys.stderr)
         return 128 + int(getattr(error, "signum", signal.SIGINT))
     print(f"aekit {command}: error: {describe(error)}", file=sys.stderr)
     return 1

@@ -105,6 +105,12 @@ def finish(work: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def pending(out: Path) -> str | None:
+    """Where ``out``'s unfinished run stands (``"layer 2, epoch 3 of 4"``, ``"finished"`` when
+    only its outputs are missing), or None when there is none to continue."""
+    return _state(out, unfinished(out))
+
+
 def abandon(out: Path, work: Path) -> None:
     """A run failed: its unfinished folder goes unless a checkpoint can continue it."""
     if _state(out, work) is None:
