@@ -216,3 +216,12 @@ def test_ctrl_c_in_any_command_is_one_line_and_status_130_and_debug_shows_the_tr
         main(["-q", "train", *FAST, "--out", str(tmp_path / "t"), "--debug"])
     with pytest.raises(ValueError, match="l2"):
         main(["--debug", "-q", "train", "--l2", "-1", "--out", str(tmp_path / "t")])
+
+
+def test_tensorboard_without_its_package_is_one_line(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed
+    assert main(["-q", "train", *FAST, "--tensorboard", str(tmp_path / "tb"), "--out", str(tmp_path / "o")]) == 1
+    one_line_error(capsys, "pip install 'aekit[tensorboard]'")
+    assert sorted(tmp_path.iterdir()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import sys
 import zlib
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     raw = _read_maybe_gzip(path)
     dtype, shape, offset = _parse_idx_header(raw, path)
     count = math.prod(shape)
+    if math.prod(d for d in shape if d) * dtype.itemsize > sys.maxsize:  # not an array NumPy can shape
+        raise DatasetError(f"{path} is corrupt: its header declares the impossible shape {shape}")
     expected, found = count * dtype.itemsize, len(raw) - offset
     if found < expected:
         raise DatasetError(f"{path} is truncated: header says {expected} bytes of data, found {found}")

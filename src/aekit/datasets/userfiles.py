@@ -6,6 +6,7 @@ import csv
 import logging
 import math
 import os
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -17,6 +18,18 @@ from .dataset import Dataset, DatasetError
 logger = logging.getLogger(__name__)
 
 _LABEL_COLUMNS = ("label", "y")
+# what NumPy raises for a malformed .npy or .npz (its header parser tokenizes Python literals)
+_NUMPY_ERRORS = (
+    ValueError,
+    OSError,
+    EOFError,
+    SyntaxError,
+    TypeError,
+    OverflowError,
+    tokenize.TokenError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
 # Role in the data set -> accepted array names in an .npz archive, in order of preference.
 _NPZ_KEYS = {"X": ("X", "x"), "y": ("y",), "X_test": ("X_test", "x_test"), "y_test": ("y_test",)}
 
@@ -97,7 +110,8 @@ def _as_samples(a, path: Path, key: str, *, allow_empty: bool = False):
     if (len(a) == 0 and not allow_empty) or math.prod(a.shape[1:]) == 0:
         raise DatasetError(f"{path}: {key} is empty (shape {a.shape})")
     n_features = math.prod(a.shape[1:])
-    X = a.reshape(len(a), n_features).astype(np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, refused just below
+        X = a.reshape(len(a), n_features).astype(np.float32)
     _check_finite(X, path, key)
     if a.ndim == 3:
         return X, (int(a.shape[1]), int(a.shape[2]))
@@ -130,12 +144,34 @@ def _check_finite(X: np.ndarray, path: Path, key: str) -> None:
 def _load_numpy(path: Path):
     try:
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except _NUMPY_ERRORS as exc:
         # Object arrays and non-NumPy files both end here; pickles are refused on purpose.
         raise DatasetError(f"{path} cannot be read as NumPy data: {exc}") from exc
 
 
+def _check_declared_size(f, available: int, path: Path, what: str) -> None:
+    """Refuse an array whose header declares more data than ``available`` bytes hold, before
+    NumPy allocates it (a 100-byte file may claim a terabyte)."""
+    try:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
+    except _NUMPY_ERRORS:
+        return  # not readable as a header: np.load says why
+    declared = math.prod(shape) * dtype.itemsize
+    if not dtype.hasobject and declared > available - f.tell():
+        raise DatasetError(
+            f"{path}: {what} declares shape {shape} of {dtype} ({declared} bytes), "
+            f"but holds {max(available - f.tell(), 0)} bytes of data"
+        )
+
+
 def _read_npy(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            _check_declared_size(f, path.stat().st_size, path, "the array")
+    except OSError as exc:
+        raise DatasetError(f"{path} cannot be read: {exc}") from exc
     a = _load_numpy(path)
     if not isinstance(a, np.ndarray):
         a.close()
@@ -159,8 +195,11 @@ def _read_npz(path: Path) -> dict:
 
 def _npz_member(archive, name: str, path: Path) -> np.ndarray:
     try:
+        info = archive.zip.getinfo(name + ".npy")
+        with archive.zip.open(info) as f:
+            _check_declared_size(f, info.file_size, path, f"array {name!r}")
         return archive[name]
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except _NUMPY_ERRORS as exc:
         raise DatasetError(f"{path}: array {name!r} cannot be read: {exc}") from exc
 
 

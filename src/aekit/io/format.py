@@ -28,7 +28,7 @@ def error(file: Path, problem: str) -> ModelFileError:
 
 
 def estimator_class(name, file: Path) -> type:
-    if name not in ESTIMATORS:
+    if not isinstance(name, str) or name not in ESTIMATORS:
         raise error(file, f"names estimator {name!r}, which this aekit cannot load (it knows {sorted(ESTIMATORS)})")
     return ESTIMATORS[name]
 

@@ -60,7 +60,10 @@ def load(path):
         raise error(path, "is not a directory" if path.exists() else "no such model directory")
     config_file = path / CONFIG_FILE
     stored = _read_config(config_file)
-    config = compat.upgrade(stored)
+    try:
+        config = compat.upgrade(stored)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a format-1 config of odd shape
+        raise error(config_file, f"is not a valid format-1 config ({type(exc).__name__}: {exc})") from exc
     _check_keys(config, config_file)
     estimator = _estimator_from_params(config, config_file)
     module = _module_from_config(config, path / WEIGHTS_FILE, stored["format_version"])
@@ -111,7 +114,7 @@ def _check_keys(config: dict, file: Path) -> None:
     for key in ("params", "module", "fitted"):
         if not isinstance(config[key], dict):
             raise error(file, f"{key!r} should be an object, got {type(config[key]).__name__}")
-    if config["family"] not in FAMILIES:
+    if not isinstance(config["family"], str) or config["family"] not in FAMILIES:
         raise error(
             file,
             f"names model family {config['family']!r}, which this aekit does not know (it knows {sorted(FAMILIES)})",
