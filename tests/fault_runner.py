@@ -99,14 +99,18 @@ def run_killed(argv: list[str], out: Path, log: Path, rng: random.Random, durati
     """Run ``argv`` and stop it ``how``: SIGKILL at a random time or as soon as a window opens,
     or SIGINT or SIGTERM at a random time; what happened."""
     pid, start = spawn(argv, log), time.monotonic()
-    deadline = start + (rng.uniform(0, duration) if how in ("random", "SIGINT", "SIGTERM") else 3 * duration)
-    seen = None
+    deadline = start + (rng.uniform(0, duration) if how == "random" else 3 * duration)
+    checkpoint = runs.unfinished(out) / "checkpoint" / "checkpoint.safetensors"
+    seen, armed = None, False
     while time.monotonic() < deadline:
         if os.waitpid(pid, os.WNOHANG)[0]:
             return {"how": how, "at": None, "status": "ended before the kill"}
         if how in WINDOWS and WINDOWS[how](out):  # only this window's test: the poll stays fast
             seen = how
             break
+        if how in ("SIGINT", "SIGTERM") and not armed and checkpoint.is_file():
+            # a signal at a random moment after the first checkpoint: something to resume
+            armed, deadline = True, time.monotonic() + rng.uniform(0, duration / 3)
         time.sleep(0.0005)
     seen = seen or next((name for name, opened in WINDOWS.items() if opened(out)), None)
     signum = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM}.get(how, signal.SIGKILL)
@@ -161,7 +165,8 @@ def main_loop(work: Path, kills: int, seed: int) -> dict:
         event = run_killed(["-q", "train", *SETTINGS, "--restart", "--out", str(out)], out, log, rng, duration, how)
         found = state(out, previous)
         event["folder"] = found
-        if event["how"] in ("SIGINT", "SIGTERM") and event["status"] not in (130, 143, 0, -2, -15):
+        stopped = isinstance(event["status"], int)  # else it ended before the signal was sent
+        if event["how"] in ("SIGINT", "SIGTERM") and stopped and event["status"] not in (130, 143, -2, -15):
             problems.append(f"kill {i}: {event['how']} ended with status {event['status']}: {log.read_text()}")
         if event["how"] in ("SIGINT", "SIGTERM") and event["status"] in (130, 143):
             message = log.read_text()

@@ -293,3 +293,55 @@ def test_bad_model_directory_raises_a_clear_error(saved, damage, file, problem):
     damage(saved)
     with pytest.raises(ModelFileError, match=f"{file}: .*{problem}"):
         load(saved)
+
+
+def _with_module(p, **changes):
+    config = json.loads((p / "config.json").read_text())
+    config["module"].update(changes)
+    (p / "config.json").write_text(json.dumps(config))
+
+
+def _with_fitted(p, **changes):
+    config = json.loads((p / "config.json").read_text())
+    config["fitted"].update(changes)
+    (p / "config.json").write_text(json.dumps(config))
+
+
+CHECKED_BEFORE_USE = {
+    "a string where a number belongs": (
+        lambda p: edit_config(p, params={"epochs": "ten"}),
+        "epochs='ten' is not allowed",
+    ),
+    "n_features_in_ against the network": (lambda p: _with_fitted(p, n_features_in_=5), "n_features_in_=5"),
+    "feature names of the wrong count": (
+        lambda p: _with_fitted(p, feature_names_in_=["a"]),
+        "feature_names_in_ should be 8 strings",
+    ),
+    "a history that is not records": (lambda p: _with_fitted(p, history_=3), "history_ should be a list"),
+    "huge layers, caught from the header alone": (
+        lambda p: _with_module(p, hidden_sizes=[20000, 20000]),
+        "has shape",
+    ),
+    "layers beyond any memory": (lambda p: _with_module(p, n_inputs=2**62), "no buildable network|has shape"),
+}
+
+
+@pytest.mark.parametrize("damage, problem", CHECKED_BEFORE_USE.values(), ids=CHECKED_BEFORE_USE)
+def test_the_config_is_checked_before_anything_is_built_or_used(saved, damage, problem):
+    damage(saved)
+    with pytest.raises(ModelFileError, match=problem):
+        load(saved)
+
+
+def test_classes_are_checked_against_the_network(X, tmp_path):
+    from aekit import PretrainedClassifier
+
+    clf = PretrainedClassifier(AutoencoderTransformer((4,), epochs=1), epochs=1, device="cpu")
+    path = save(clf.fit(X, np.arange(len(X)) % 3), tmp_path / "clf")
+    for classes, problem in [([0, 1], "classes_ should hold 3 labels"), ([0, 0, 1], "3 different labels")]:
+        _with_fitted(path, classes_=classes)
+        with pytest.raises(ModelFileError, match=problem):
+            load(path)
+    _with_fitted(path, classes_=[0, 1, 2], n_frozen_=7)
+    with pytest.raises(ModelFileError, match="n_frozen_=7"):
+        load(path)

@@ -67,55 +67,58 @@ def _save_outputs(out: Path, estimator, metrics: dict, data) -> None:
 
 def train(args) -> int:
     from .. import checkpoints
-    from ..datasets import load
 
     if args.resume:
         return _resume(args)
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise ValueError(f"--checkpoint-every must be an int >= 1, got {args.checkpoint_every}")
     estimator = _autoencoder(args)
     out = Path(args.out)
     runs.check_target(out)
     dataset = args.dataset or "digits"
-    settings = {"dataset": dataset, "data_dir": args.data_dir, "every": args.checkpoint_every}
-    work, run_id = runs.start(out, {**settings, "tensorboard": args.tensorboard}, restart=args.restart)
-    try:
-        data = load(dataset, args.data_dir, verbose=not args.quiet)
+    settings = {"dataset": dataset, "data_dir": args.data_dir, "tensorboard": args.tensorboard}
+    work, run_id = runs.start(out, settings, restart=args.restart)
+
+    def fit(data):
         estimator.set_params(callbacks=_callbacks(args.tensorboard, data))
-        start = time.perf_counter()
-        fitted = checkpoints.fit(
-            estimator, data.X_train, directory=runs.checkpoint_dir(work), every=args.checkpoint_every
-        )
-        _publish(out, work, fitted, data, {"run_id": run_id}, time.perf_counter() - start)
-    except KeyboardInterrupt as stop:
-        raise runs.interrupted(stop, out, work) from None
-    except BaseException:
-        runs.abandon(out, work)
-        raise
-    return 0
+        directory = runs.checkpoint_dir(work)
+        return checkpoints.fit(estimator, data.X_train, directory=directory, every=args.checkpoint_every)
+
+    return _run(out, work, run_id, settings, fit, args.quiet)
 
 
 def _resume(args) -> int:
     """``aekit train --resume DIR``: the unfinished run of DIR, with its own settings."""
     from .. import checkpoints
-    from ..datasets import load
 
     out = Path(args.resume)
-    conflicting = [k for k in (*given(args, args.model_dests), "preset", "dataset", "data_dir") if getattr(args, k)]
+    own = (*given(args, args.model_dests), "preset", "dataset", "data_dir", "checkpoint_every", "restart")
+    conflicting = [k for k in own if getattr(args, k)]
     if conflicting:
         flags = ", ".join("--" + k.replace("_", "-") for k in conflicting)
         raise ValueError(f"--resume continues a run with its own settings; drop {flags}")
     settings = runs.settings(out)
-    work = runs.unfinished(out)
+    directory = runs.checkpoint_dir(runs.unfinished(out))
     tensorboard = args.tensorboard or settings["tensorboard"]
+
+    def fit(data):
+        callbacks = _callbacks(tensorboard, data, checkpoints.epochs_run(directory))
+        return checkpoints.resume(directory, data.X_train, callbacks=callbacks, verbose=not args.quiet)
+
+    return _run(out, runs.unfinished(out), settings["run_id"], settings, fit, args.quiet)
+
+
+def _run(out: Path, work: Path, run_id: str, settings: dict, fit, quiet: bool) -> int:
+    """Load the data, ``fit(data)`` with its checkpoints in ``work``, publish the outputs.
+    After Ctrl-C or SIGTERM the run can be resumed; after a failure its unfinished folder goes,
+    unless a checkpoint can continue it."""
+    from ..datasets import load
+
     try:
-        data = load(settings["dataset"], settings["data_dir"], verbose=not args.quiet)
+        data = load(settings["dataset"], settings["data_dir"], verbose=not quiet)
         start = time.perf_counter()
-        fitted = checkpoints.resume(
-            runs.checkpoint_dir(work),
-            data.X_train,
-            callbacks=_callbacks(tensorboard, data, checkpoints.epochs_run(runs.checkpoint_dir(work))),
-            verbose=not args.quiet,
-        )
-        _publish(out, work, fitted, data, {"run_id": settings["run_id"]}, time.perf_counter() - start)
+        fitted = fit(data)
+        _publish(out, work, fitted, data, {"run_id": run_id}, time.perf_counter() - start)
     except KeyboardInterrupt as stop:
         raise runs.interrupted(stop, out, work) from None
     except BaseException:

@@ -77,6 +77,8 @@ def param_from_json(value, file: Path):
         return tuple(value)
     if isinstance(value, dict) and set(value) == {"__estimator__", "params"}:
         cls = estimator_class(value["__estimator__"], file)
+        if not isinstance(value["params"], dict):
+            raise ValueError(f"the parameters of a {cls.__name__} should be an object, got {value['params']!r}")
         return cls(**{k: param_from_json(v, file) for k, v in value["params"].items()})
     return value
 
