@@ -102,6 +102,16 @@ def scratch(tmp_path_factory):
     return tmp_path_factory.mktemp("damaged")
 
 
+def test_an_estimator_parameter_without_parameters_is_a_model_file_error(models, scratch):
+    # found by the nightly profile: {"__estimator__": ..., "params": null}
+    shutil.copytree(models / "clf", scratch / "clf", dirs_exist_ok=True)
+    config = json.loads((scratch / "clf" / "config.json").read_text())
+    config["params"]["autoencoder"]["params"] = None
+    (scratch / "clf" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match="should be an object"):
+        io.load(scratch / "clf")
+
+
 def test_a_damaged_model_loads_and_works_or_raises_model_file_error(models, scratch):
     @given(case=damaged_models(models))
     def check(case):

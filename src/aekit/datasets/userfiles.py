@@ -26,6 +26,8 @@ _NUMPY_ERRORS = (
     SyntaxError,
     TypeError,
     OverflowError,
+    NotImplementedError,  # zipfile: a compression method or zip version it does not read
+    RuntimeError,  # zipfile: an encrypted member
     tokenize.TokenError,
     zipfile.BadZipFile,
     zlib.error,
@@ -211,6 +213,9 @@ def _read_csv(path: Path) -> dict:
     body = lines[1:] if header is not None else lines
     if not body:
         raise DatasetError(f"{path} has a header line but no data")
+    if header is not None and len(body[0][1]) != len(header):
+        line, row = body[0]
+        raise DatasetError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}")
     values = _csv_values(body, path)
     names = [h.lower() for h in header] if header is not None else []
     label_col = next((names.index(n) for n in names if n in _LABEL_COLUMNS), None)
