@@ -147,7 +147,10 @@ def zip_version_64() -> bytes:
     """An archive whose members need a zip version Python's zipfile does not read."""
     buffer = io.BytesIO()
     np.savez(buffer, X=np.ones((2, 2)))
-    return buffer.getvalue().replace(b"PK\x03\x04\x14\x00", b"PK\x03\x04\x40\x00", 1)
+    raw = bytearray(buffer.getvalue())
+    central = raw.index(b"PK\x01\x02")  # the central directory's "version needed to extract"
+    raw[central + 6 : central + 8] = (64).to_bytes(2, "little")
+    return bytes(raw)
 
 
 @given(raw=npz_files())
