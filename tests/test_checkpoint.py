@@ -304,3 +304,14 @@ def test_callbacks_see_every_phase_and_are_cloned_pickled_but_not_saved(digits, 
     assert loaded.callbacks == ()
     stop_after_one = AutoencoderTransformer((8,), epochs=5, callbacks=[lambda r: True], **SMALL).fit(X)
     assert stop_after_one.n_iter_ == 1
+
+
+def test_checkpoints_follow_the_umask(digits, tmp_path):
+    X, _ = digits
+    old = os.umask(0o022)
+    try:
+        checkpoints.fit(AutoencoderTransformer((4,), epochs=1, **SMALL), X, directory=tmp_path / "new" / "ckpt")
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "new" / "ckpt").stat().st_mode & 0o777) == oct(0o755)
+    assert oct((tmp_path / "new" / "ckpt" / checkpoints.CHECKPOINT_FILE).stat().st_mode & 0o777) == oct(0o644)

@@ -222,3 +222,22 @@ def test_tensorboard_without_its_package_is_one_line(tmp_path, capsys, monkeypat
     assert main(["-q", "train", *FAST, "--tensorboard", str(tmp_path / "tb"), "--out", str(tmp_path / "o")]) == 1
     one_line_error(capsys, "pip install 'aekit[tensorboard]'")
     assert sorted(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_resume_from_another_folder_finds_a_data_file_given_by_a_relative_path(
+    tmp_path, capsys, monkeypatch, interrupt_at
+):
+    import numpy as np
+
+    np.save(tmp_path / "data.npy", np.random.default_rng(0).random((64, 4), dtype=np.float32))
+    monkeypatch.chdir(tmp_path)
+    interrupt_at(1)
+    settings = ["--dataset", "data.npy", "--hidden", "2", "--epochs", "2", "--device", "cpu", "--seed", "0"]
+    assert main(["-q", "train", *settings, "--out", "run"]) == 130
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    interrupt_at(10**9)
+    assert main(["-q", "train", "--resume", str(tmp_path / "run")]) == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["dataset"] == "data.npy"

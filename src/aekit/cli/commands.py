@@ -75,8 +75,11 @@ def train(args) -> int:
     estimator = _autoencoder(args)
     out = Path(args.out)
     runs.check_target(out)
-    dataset = args.dataset or "digits"
-    settings = {"dataset": dataset, "data_dir": args.data_dir, "tensorboard": args.tensorboard}
+    settings = {  # paths made absolute: --resume may run from another folder
+        "dataset": _absolute_unless_named(args.dataset or "digits"),
+        "data_dir": args.data_dir and str(Path(args.data_dir).absolute()),
+        "tensorboard": args.tensorboard and str(Path(args.tensorboard).absolute()),
+    }
     work, run_id = runs.start(out, settings, restart=args.restart)
 
     def fit(data):
@@ -85,6 +88,12 @@ def train(args) -> int:
         return checkpoints.fit(estimator, data.X_train, directory=directory, every=args.checkpoint_every)
 
     return _run(out, work, run_id, settings, fit, args.quiet)
+
+
+def _absolute_unless_named(dataset: str) -> str:
+    from ..datasets import available
+
+    return dataset if dataset.strip().lower().replace("_", "-") in available() else str(Path(dataset).absolute())
 
 
 def _resume(args) -> int:
