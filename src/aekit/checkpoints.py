@@ -103,14 +103,17 @@ def resume(directory, X, y=None, *, callbacks=(), verbose: bool | None = None):
     snapshot, extra = checkpoint_file.read(directory / CHECKPOINT_FILE)
     try:
         estimator, every, data = _estimator(extra, directory), extra["every"], extra["data"]
-    except (KeyError, TypeError, ValueError) as exc:
+        _restore_numpy(estimator, extra["numpy"])
+        estimator._validate_params()
+        if every is not None and not (isinstance(every, int) and every >= 1):
+            raise ValueError(f"every={every!r}")
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise CheckpointError(
             f"{directory / CHECKPOINT_FILE} does not describe an estimator this aekit can build: {exc}"
         ) from exc
     if digest(X, y) != data:
         raise CheckpointError(f"{directory}: the checkpoint was written for other data than this X (and y)")
     estimator.set_params(callbacks=tuple(callbacks), **({} if verbose is None else {"verbose": verbose}))
-    _restore_numpy(estimator, extra["numpy"])
     recorder = Recorder(every=every, write=lambda s: _write(directory, s, extra), resume=snapshot)
     return _run(estimator, X, y, recorder)
 

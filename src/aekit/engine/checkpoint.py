@@ -114,7 +114,12 @@ class Recorder:
     def begin(self, module: nn.Module, params: list[nn.Parameter], config, generator: torch.Generator) -> Stage:
         index, self.stages = self.stages, self.stages + 1
         stage = Stage(self, config, module, _names(module, params), generator)
-        resume = self.resume
+        with _restoring():
+            self._begin(stage, index)
+        return stage
+
+    def _begin(self, stage: Stage, index: int) -> None:
+        module, generator, resume = stage.module, stage.generator, self.resume
         if resume is not None and index < len(resume.done):
             record = resume.done[index]
             stage.check(record.label, record.weights, whole=False)
@@ -128,7 +133,6 @@ class Recorder:
             stage.rng_entry = resume.current.rng_entry
         else:
             stage.rng_entry = rng_states(generator)
-        return stage
 
     def snapshot(self, snapshot: Snapshot) -> None:
         """Keep ``snapshot`` as the newest; write it when the run has reached a multiple of
@@ -200,14 +204,17 @@ class Stage:
         state = self.resume
         if state is None:
             return 0
-        self.module.load_state_dict(state.module)
-        optimizer.load_state_dict(state.optimizer)
-        if stopper is not None and state.stopper is not None:
-            stopper.best, stopper.bad_epochs = state.stopper["best"], state.stopper["bad_epochs"]
-            stopper.best_state = state.stopper["best_state"]
-        history.extend(dict(r) for r in state.history)
-        set_rng_states(state.rng, self.generator)
-        return self.config.epochs if state.stopped else state.epoch
+        with _restoring():
+            self.module.load_state_dict(state.module)
+            _load_moments(optimizer, state.optimizer["state"])
+            if (stopper is None) != (state.stopper is None):
+                raise ValueError("early stopping differs from the checkpoint's")
+            if stopper is not None:
+                stopper.best, stopper.bad_epochs = state.stopper["best"], state.stopper["bad_epochs"]
+                stopper.best_state = state.stopper["best_state"]
+            history.extend(dict(r) for r in state.history)
+            set_rng_states(state.rng, self.generator)
+        return self.config.epochs if state.stopped else min(max(state.epoch, 0), self.config.epochs)
 
     def epoch_end(self, optimizer: torch.optim.Optimizer, stopper, history: list[dict], stopped: bool) -> None:
         """Snapshot the run as it is now, at the end of an epoch."""
@@ -233,6 +240,35 @@ class Stage:
         params = dict(self.module.named_parameters())
         weights = {n: params[n].detach().clone() for n in self.names}
         self.recorder.done.append(StageRecord(self.config.phase, weights, [dict(r) for r in history]))
+
+
+_MOMENTS = ("step", "exp_avg", "exp_avg_sq")
+
+
+def _load_moments(optimizer: torch.optim.Optimizer, saved: dict) -> None:
+    """Adam's per-parameter state from a checkpoint. Its settings (step size, betas, weight
+    decay) are not taken from the file: the resumed run makes them from its own settings."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for index, entry in saved.items():
+        if not (0 <= index < len(params)) or set(entry) != set(_MOMENTS):
+            raise CheckpointError(
+                f"the checkpoint's optimizer state does not fit this run's ({index}: {sorted(entry)})"
+            )
+        if any(entry[k].shape != params[index].shape for k in _MOMENTS[1:]) or entry["step"].numel() != 1:
+            raise CheckpointError(f"the checkpoint's optimizer state for parameter {index} has the wrong shape")
+    current = optimizer.state_dict()
+    optimizer.load_state_dict({"state": saved, "param_groups": current["param_groups"]})
+
+
+@contextlib.contextmanager
+def _restoring() -> Iterator[None]:
+    """Whatever a damaged checkpoint makes torch raise while it is put back, as a CheckpointError."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except (RuntimeError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise CheckpointError(f"the checkpoint cannot be restored ({type(exc).__name__}: {exc})") from exc
 
 
 def _names(module: nn.Module, params: list[nn.Parameter]) -> list[str]:

@@ -61,7 +61,7 @@ def _current_to_json(state: StageState, put) -> dict:
         "stopped": state.stopped,
         "history": state.history,
         "module": put("module", state.module),
-        "optimizer": {"state": moments, "param_groups": optimizer["param_groups"]},
+        "optimizer": {"state": moments},  # its settings come from the resumed run's own
         "stopper": stopper,
         "rng_entry": put("rng_entry", state.rng_entry),
         "rng": put("rng", state.rng),
@@ -112,17 +112,14 @@ def _snapshot(header: dict, tensors: dict[str, torch.Tensor]) -> Snapshot:
 
 def _current(c: dict, take) -> StageState:
     optimizer = {
-        "state": {int(index): take(f"optimizer.{index}", names) for index, names in c["optimizer"]["state"].items()},
-        "param_groups": [
-            {**group, "betas": tuple(group["betas"])} if "betas" in group else group
-            for group in c["optimizer"]["param_groups"]
-        ],
+        "state": {int(index): take(f"optimizer.{index}", names) for index, names in c["optimizer"]["state"].items()}
     }
     stopper = c["stopper"]
     if stopper is not None:
         names = stopper["best_state"]
         stopper = {**stopper, "best_state": None if names is None else take("best", names)}
         stopper["best"] = float("inf") if stopper["best"] is None else float(stopper["best"])
+        stopper["bad_epochs"] = int(stopper["bad_epochs"])
     return StageState(
         label=str(c["label"]),
         epochs=int(c["epochs"]),
