@@ -4,7 +4,10 @@ Hypothesis profiles of the fuzz tests.
 The fuzz tests (tests/test_fuzz_*.py) run a few hundred cases per reader by default. Set
 ``AEKIT_HYPOTHESIS_PROFILE=nightly`` for a nightly run of 10,000 cases per reader::
 
-    AEKIT_HYPOTHESIS_PROFILE=nightly python -m pytest tests/test_fuzz_readers.py tests/test_fuzz_models.py
+    AEKIT_HYPOTHESIS_PROFILE=nightly python -m pytest tests/test_fuzz_readers.py tests/test_fuzz_models.py \
+        tests/test_fuzz_checkpoints.py
+
+(test_fuzz_checkpoints.py runs a tenth of the profile's cases: each resumes a small fit.)
 """
 
 import os

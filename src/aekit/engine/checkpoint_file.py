@@ -1,8 +1,8 @@
 """A :class:`~aekit.engine.checkpoint.Snapshot` as one safetensors file.
 
 The tensors (weights, optimizer moments, random-stream states) are the file's tensors; the
-rest (histories, optimizer settings, where the run stands, and whatever the caller adds as
-``extra``) is JSON in the file's header. Reading never unpickles; a file that is not a
+rest (histories, where the run stands, and whatever the caller adds as ``extra``) is JSON in
+the file's header. Adam's settings are not stored: a resumed run makes them from its own. Reading never unpickles; a file that is not a
 checkpoint this aekit wrote raises :class:`~aekit.engine.checkpoint.CheckpointError`.
 """
 
