@@ -2,8 +2,9 @@
 
 The tensors (weights, optimizer moments, random-stream states) are the file's tensors; the
 rest (histories, where the run stands, and whatever the caller adds as ``extra``) is JSON in
-the file's header. Adam's settings are not stored: a resumed run makes them from its own. Reading never unpickles; a file that is not a
-checkpoint this aekit wrote raises :class:`~aekit.engine.checkpoint.CheckpointError`.
+the file's header. Adam's settings are not stored: a resumed run makes them from its own.
+Reading never unpickles; a file that is not a checkpoint this aekit wrote raises
+:class:`~aekit.engine.checkpoint.CheckpointError`.
 """
 
 from __future__ import annotations
