@@ -29,8 +29,16 @@ from ..io.writing import is_model_directory
 
 # every name a command writes into an output folder
 OUTPUT_NAMES = frozenset(
-    {"model", "metrics.json", "loss.png", "reconstructions.png", "report.html", "study.json", "study.md"}
-    | {"label_budget.png"}
+    (
+        "model",
+        "metrics.json",
+        "loss.png",
+        "reconstructions.png",
+        "report.html",
+        "study.json",
+        "study.md",
+        "label_budget.png",
+    )
 )
 _SETTINGS = "run.json"
 _CHECKPOINT = "checkpoint"
