@@ -166,7 +166,14 @@ def main_loop(work: Path, kills: int, seed: int) -> dict:
         found = state(out, previous)
         event["folder"] = found
         stopped = isinstance(event["status"], int)  # else it ended before the signal was sent
-        if event["how"] in ("SIGINT", "SIGTERM") and stopped and event["status"] not in (130, 143, -2, -15):
+        # status 0 with a new complete run: the run finished just before the signal could act
+        finished = event["status"] == 0 and found == "new"
+        if (
+            event["how"] in ("SIGINT", "SIGTERM")
+            and stopped
+            and not finished
+            and event["status"] not in (130, 143, -2, -15)
+        ):
             problems.append(f"kill {i}: {event['how']} ended with status {event['status']}: {log.read_text()}")
         if event["how"] in ("SIGINT", "SIGTERM") and event["status"] in (130, 143):
             message = log.read_text()
