@@ -12,6 +12,8 @@ from sklearn.model_selection import GridSearchCV
 from aekit import AutoencoderTransformer, PretrainedClassifier, engine, params
 from aekit.cli import build_parser
 from aekit.estimators import ESTIMATORS
+from aekit.nn.conv import ImageShape
+from aekit.nn.custom import Part
 
 ALL = sorted(ESTIMATORS.items())
 
@@ -43,6 +45,10 @@ def bad_values(constraint):
         return [-1, "0", 2.5]
     if isinstance(constraint, params.InstanceOf):
         return ["an autoencoder", AutoencoderTransformer]
+    if isinstance(constraint, ImageShape):
+        return [(28,), (1, 0, 28), "1,28,28", (1, 28, 28.5)]
+    if isinstance(constraint, Part):
+        return ["an encoder", 3]
     raise AssertionError(f"no bad values for {constraint!r}")
 
 

@@ -20,11 +20,18 @@ logger = logging.getLogger(__name__)
 
 _REQUIRED_KEYS = ("estimator", "params", "family", "module", "fitted")
 # the dtypes safetensors headers name, as torch's
-_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,  # batch norm counts its batches
+}
 # JSON has no arrays of objects: these attributes need their type back after loading
 _FITTED_FROM_JSON = {
     "feature_names_in_": lambda names: np.asarray(names, dtype=object),
     "classes_": np.asarray,
+    "image_shape_": lambda shape: None if shape is None else tuple(shape),
 }
 
 
