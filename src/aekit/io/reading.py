@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,18 @@ import safetensors.torch
 import torch
 
 from .. import engine
-from ..nn import FAMILIES
+from ..nn import FAMILIES, CustomAutoencoder
 from . import compat
-from .format import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, error, estimator_class, param_from_json
+from .format import (
+    CONFIG_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    WEIGHTS_FILE,
+    ModelFileError,
+    error,
+    estimator_class,
+    param_from_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +45,7 @@ _FITTED_FROM_JSON = {
 }
 
 
-def load(path):
+def load(path, *, modules: dict | None = None):
     """Read an estimator written by :func:`aekit.io.save`.
 
     The module is put on the device the saved ``device`` parameter resolves to. When that is
@@ -47,6 +57,12 @@ def load(path):
     ----------
     path : str or os.PathLike
         A model directory.
+    modules : dict, optional
+        Your own modules by parameter name, ``{"encoder": ..., "decoder": ...}`` (instances or
+        factories of the architecture the model was trained with), for a model trained with
+        modules that are not registered families (:data:`aekit.nn.FAMILIES`): their weights
+        are in the directory, but their code is not, and aekit never imports code named in a
+        file. The given modules are copied; their weights are replaced by the saved ones.
 
     Returns
     -------
@@ -66,8 +82,9 @@ def load(path):
     stored = _read_config(config_file)
     config = compat.upgrade(stored)
     _check_keys(config, config_file)
-    estimator = _estimator_from_params(config, config_file)
-    module = _module_from_config(config, path / WEIGHTS_FILE, stored["format_version"])
+    modules = dict(modules or {})
+    estimator = _estimator_from_params(config, config_file, modules)
+    module = _module_from_config(config, path / WEIGHTS_FILE, stored["format_version"], modules)
     estimator.module_ = module.to(_load_device(estimator.get_params(deep=False).get("device", "auto"))).eval()
     for attr, value in config["fitted"].items():
         if attr in estimator._fitted_attributes:  # names a newer aekit might add are not ours to set
@@ -112,31 +129,47 @@ def _check_keys(config: dict, file: Path) -> None:
         )
 
 
-def _estimator_from_params(config: dict, file: Path):
+def _estimator_from_params(config: dict, file: Path, modules: dict):
     cls = estimator_class(config["estimator"], file)
     try:
-        params = {name: param_from_json(v, file) for name, v in config["params"].items()}
+        params = {name: param_from_json(v, file, modules, name) for name, v in config["params"].items()}
         return cls().set_params(**params)
+    except ModelFileError:
+        raise
     except (TypeError, ValueError) as exc:
         raise error(file, f"has parameters this aekit does not accept: {exc}") from exc
 
 
-def _module_from_config(config: dict, weights: Path, format_version: int) -> torch.nn.Module:
+def _module_from_config(config: dict, weights: Path, format_version: int, modules: dict) -> torch.nn.Module:
     """The module, built only after the weight file's names and shapes match its config."""
     family = FAMILIES[config["family"]]
     try:
         module_config = family.config.from_dict(config["module"])
     except (TypeError, ValueError) as exc:
         raise error(weights.with_name(CONFIG_FILE), f"'module' is not a valid {family.config.__name__}: {exc}") from exc
+    if modules and family.module is not CustomAutoencoder:
+        raise error(
+            weights.with_name(CONFIG_FILE),
+            f"modules= is for models with your own modules, not a {config['family']!r} model",
+        )
+    # your own parts are built from what you passed
+    build = partial(family.module, module_config, **({"parts": modules} if modules else {}))
     with torch.device("meta"):  # shapes only: nothing is allocated for a config that lies
-        expected = family.module(module_config).state_dict()
+        expected = _built(build, weights).state_dict()
     state = _read_weights(weights, expected, format_version)
     # the module initialises its weights (overwritten next); loading must not move the
     # caller's global random stream
     with torch.random.fork_rng(devices=[]):
-        module = family.module(module_config)
+        module = build()
     module.load_state_dict(state, strict=True)
     return module
+
+
+def _built(build, weights: Path) -> torch.nn.Module:
+    try:
+        return build()
+    except ValueError as exc:  # e.g. your own module, not passed
+        raise error(weights.with_name(CONFIG_FILE), str(exc)) from exc
 
 
 def _read_weights(file: Path, expected: dict, format_version: int) -> dict:
