@@ -12,6 +12,7 @@ from sklearn.model_selection import GridSearchCV
 from aekit import AutoencoderTransformer, PretrainedClassifier, engine, params
 from aekit.cli import build_parser
 from aekit.estimators import ESTIMATORS
+from aekit.estimators.outlier import Reconstructs
 from aekit.nn.conv import ImageShape
 from aekit.nn.custom import Part
 
@@ -49,6 +50,8 @@ def bad_values(constraint):
         return [(28,), (1, 0, 28), "1,28,28", (1, 28, 28.5)]
     if isinstance(constraint, Part):
         return ["an encoder", 3]
+    if isinstance(constraint, Reconstructs):
+        return ["an autoencoder", 3]
     raise AssertionError(f"no bad values for {constraint!r}")
 
 

@@ -111,6 +111,16 @@ def _part_from_json(part: dict, file: Path, modules: dict, name: str):
     )
 
 
+def fitted_to_json(value, what: str):
+    """A learned attribute as JSON. A fitted estimator inside (a detector's ``autoencoder_``)
+    is its class, parameters and own learned attributes; its module is the model's."""
+    if isinstance(value, BaseEstimator):
+        params, _ = params_to_json(value.get_params(deep=False))
+        fitted = {a: fitted_to_json(getattr(value, a), a) for a in value._fitted_attributes if hasattr(value, a)}
+        return {"__estimator__": type(value).__name__, "params": params, "fitted": fitted}
+    return to_json(value, what)
+
+
 def to_json(value, what: str):
     """``value`` as plain JSON types (tuples and arrays become lists)."""
     if value is None or isinstance(value, (bool, int, float, str)):

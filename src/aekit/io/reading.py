@@ -85,10 +85,23 @@ def load(path, *, modules: dict | None = None):
     modules = dict(modules or {})
     estimator = _estimator_from_params(config, config_file, modules)
     module = _module_from_config(config, path / WEIGHTS_FILE, stored["format_version"], modules)
-    estimator.module_ = module.to(_load_device(estimator.get_params(deep=False).get("device", "auto"))).eval()
-    for attr, value in config["fitted"].items():
-        if attr in estimator._fitted_attributes:  # names a newer aekit might add are not ours to set
-            setattr(estimator, attr, _FITTED_FROM_JSON.get(attr, lambda v: v)(value))
+    module = module.to(_load_device(estimator.get_params(deep=False).get("device", "auto"))).eval()
+    return _with_fitted(estimator, config["fitted"], module, config_file, modules)
+
+
+def _with_fitted(estimator, fitted: dict, module, file: Path, modules: dict):
+    """``estimator`` with its module and learned attributes; a fitted estimator inside (tagged
+    ``__estimator__``) gets the same module."""
+    estimator.module_ = module
+    for attr, value in fitted.items():
+        if attr not in estimator._fitted_attributes:  # names a newer aekit might add are not ours to set
+            continue
+        if isinstance(value, dict) and "__estimator__" in value:
+            inner = param_from_json({k: value[k] for k in ("__estimator__", "params")}, file, modules)
+            value = _with_fitted(inner, value.get("fitted", {}), module, file, modules)
+        else:
+            value = _FITTED_FROM_JSON.get(attr, lambda v: v)(value)
+        setattr(estimator, attr, value)
     return estimator
 
 

@@ -1,0 +1,150 @@
+"""AutoencoderOutlierDetector: an autoencoder's reconstruction error as an outlier score, with
+scikit-learn's outlier-detection API (``IsolationForest``, ``LocalOutlierFactor(novelty=True)``)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import OutlierMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..engine import DEVICE, RANDOM_STATE, VERBOSE
+from ..params import Constraint, Interval, InvalidParameterError, Options, Param
+from . import images
+from .autoencoder import AutoencoderTransformer
+from .base import AekitEstimator, estimator, is_fitted, unwrap
+
+
+def default_autoencoder() -> AutoencoderTransformer:
+    """The autoencoder a detector trains when given none (chosen on a validation split of
+    MNIST's training images, see benches/README.md): a small-code dense autoencoder."""
+    return AutoencoderTransformer(
+        hidden_layer_sizes=(128, 32),
+        activation="elu",
+        code_activation="linear",
+        tied=False,
+        l2=0.0,
+        epochs=30,
+        batch_size=64,
+        learning_rate=1e-3,
+    )
+
+
+class Reconstructs(Constraint):
+    """None or an autoencoder estimator: it has ``fit`` and ``reconstruct`` (also inside a
+    :class:`~sklearn.frozen.FrozenEstimator`)."""
+
+    description = "None or an autoencoder estimator (with fit and reconstruct)"
+    type_name = "AutoencoderTransformer or None"
+
+    def allows(self, value) -> bool:
+        inner = unwrap(value)
+        return value is None or (
+            callable(getattr(inner, "fit", None)) and callable(getattr(inner, "reconstruct", None))
+        )
+
+
+@estimator
+class AutoencoderOutlierDetector(OutlierMixin, AekitEstimator):
+    """Outlier detection by an autoencoder's reconstruction error.
+
+    ``fit`` trains the autoencoder on X (rows or images, as
+    :class:`~aekit.AutoencoderTransformer` takes them) and sets ``offset_`` so that a fraction
+    ``contamination`` of the training rows scores below it. A row's score
+    (``score_samples``) is minus its mean squared reconstruction error: higher is more normal.
+    ``decision_function`` is the score minus ``offset_`` (negative: an outlier), ``predict``
+    gives +1 (inlier) or -1 (outlier), and ``feature_errors`` the squared error of every
+    feature (every pixel), which says where a row is unusual.
+
+    Any autoencoder that can reconstruct works inside: dense, denoising, convolutional, your
+    own modules, a variational one. Its settings are nested parameters
+    (``autoencoder__epochs``, ...) for ``set_params`` and ``GridSearchCV``.
+
+    {parameters}
+
+    Attributes
+    ----------
+    autoencoder_ : AutoencoderTransformer
+        The fitted autoencoder.
+    offset_ : float
+        The score below which a row is an outlier: the ``contamination`` quantile of the
+        training rows' scores.
+    n_features_in_ : int
+    """
+
+    _components = {"autoencoder": default_autoencoder}
+    _fitted_attributes = ("n_features_in_", "feature_names_in_", "offset_", "autoencoder_")
+
+    autoencoder: AutoencoderTransformer | None = Param(
+        Reconstructs(),
+        "The autoencoder to train (or, fitted, to use); None: the default, a dense "
+        "784-128-32-128-784-style autoencoder (untied, ELU, linear code, 30 epochs, Adam 1e-3, "
+        "batch 64) chosen on a validation split of MNIST's training images. A clone is fitted, "
+        "on this detector's device and with its verbose, seeded from random_state unless it has "
+        "its own; wrap a fitted one in sklearn.frozen.FrozenEstimator to keep it through clone.",
+        flags=(),
+    ).field(None, kw_only=False)
+    contamination: float = Param(
+        Interval(float, 0, 0.5, closed="right"),
+        "The expected fraction of outliers in the training rows: offset_ is that quantile of "
+        "their scores, so predict marks about this fraction of them -1.",
+    ).field(0.1)
+    prefit: str | bool = Param(
+        Options("auto", True, False),
+        "What to do with the autoencoder: 'auto' uses a fitted one as it is and fits a clone of "
+        "an unfitted one; True requires a fitted one; False always fits a clone.",
+        flags=(),
+    ).field("auto")
+    device: str = DEVICE.field("auto")
+    random_state: int | None = RANDOM_STATE.field(None)
+    verbose: bool = VERBOSE.field(False)
+
+    def fit(self, X, y=None):
+        """Train the autoencoder on ``X`` (rows or images) and set ``offset_``; ``y`` is ignored."""
+        self._validate_params()
+        rows, shape = images.to_rows(X)
+        rows = validate_data(self, rows, dtype=np.float32)
+        data = rows if shape is None else rows.reshape(len(rows), *shape)
+        self.autoencoder_ = self._fitted_component("autoencoder", data, self._seeds(1)[0], self.prefit)
+        self.module_ = self.autoencoder_.module_  # saved by aekit.io with the detector
+        self.offset_ = float(np.percentile(self._scores(data), 100 * self.contamination))
+        return self
+
+    def _check_params_together(self) -> None:
+        if self.prefit is True and self.autoencoder is None:
+            raise InvalidParameterError("prefit=True needs a fitted autoencoder; autoencoder is None")
+        inner = self.component("autoencoder")
+        if not (self.prefit is True or (self.prefit == "auto" and is_fitted(inner))):
+            inner._validate_params()  # the autoencoder's settings fail before any training
+
+    # -- scoring --------------------------------------------------------------------------
+    def feature_errors(self, X) -> np.ndarray:
+        """Squared reconstruction error of every feature, in the shape of ``X`` (images give
+        per-pixel error maps)."""
+        data = self._check(X)
+        return images.like_input(self._feature_errors(data), X)
+
+    def score_samples(self, X) -> np.ndarray:
+        """Minus the mean squared reconstruction error of each row: higher is more normal."""
+        return self._scores(self._check(X))
+
+    def decision_function(self, X) -> np.ndarray:
+        """``score_samples(X) - offset_``: negative for outliers."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X) -> np.ndarray:
+        """+1 for an inlier, -1 for an outlier."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def _check(self, X) -> np.ndarray:
+        """``X`` as the fitted autoencoder takes it, checked against what the detector saw."""
+        check_is_fitted(self)
+        rows, shape = images.to_rows(X)
+        rows = validate_data(self, rows, dtype=np.float32, reset=False)
+        return rows if shape is None else rows.reshape(len(rows), *shape)
+
+    def _feature_errors(self, data: np.ndarray) -> np.ndarray:
+        rows = data.reshape(len(data), -1)
+        return (self.autoencoder_.reconstruct(data).reshape(rows.shape) - rows) ** 2
+
+    def _scores(self, data: np.ndarray) -> np.ndarray:
+        return -self._feature_errors(data).mean(axis=1, dtype=np.float64)
