@@ -7,7 +7,10 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ..estimators import AutoencoderTransformer, PretrainedClassifier
+from . import outliers
 from .flags import given
 from .presets import PRESETS, QUICK
 
@@ -24,6 +27,13 @@ def _fit(estimator, data):
     start = time.perf_counter()
     estimator.fit(data.X_train)
     return estimator, time.perf_counter() - start
+
+
+def _with_image_shape(estimator, data):
+    """A convolutional model without an image shape takes the data set's (one channel)."""
+    if estimator.architecture == "conv" and estimator.image_shape is None and data.image_shape is not None:
+        estimator.set_params(image_shape=tuple(data.image_shape))
+    return estimator
 
 
 def _metrics(estimator, data, seconds: float | None) -> dict:
@@ -60,16 +70,25 @@ def _save_outputs(out: Path, estimator, metrics: dict, data) -> None:
     out.mkdir(parents=True, exist_ok=True)
     io.save(estimator, out / "model")
     write_json_atomic(out / "metrics.json", metrics)
-    _write_figures(out, estimator, data)
+    _write_figures(out, getattr(estimator, "autoencoder_", estimator), data)  # a detector's autoencoder
 
 
 def train(args) -> int:
     from ..datasets import load
 
-    estimator = _autoencoder(args)
+    if not args.detector and (args.normal_labels or given(args, args.detector_dests)):
+        raise ValueError("--normal-labels and --contamination are for outlier detection: add --detector")
+    estimator = _autoencoder(args, outliers.default_autoencoder_params() if args.detector else None)
+    detector = outliers.make_detector(args, estimator) if args.detector else None
     data = load(args.dataset, args.data_dir, verbose=not args.quiet)
-    estimator, seconds = _fit(estimator, data)
-    metrics = _metrics(estimator, data, seconds)
+    estimator = _with_image_shape(estimator, data)
+    if detector is None:
+        estimator, seconds = _fit(estimator, data)
+        metrics = _metrics(estimator, data, seconds)
+    else:
+        start = time.perf_counter()
+        estimator, found = outliers.fit_detector(detector, data, args.normal_labels)
+        metrics = {**_metrics(estimator.autoencoder_, data, time.perf_counter() - start), **found}
     out = Path(args.out)
     _save_outputs(out, estimator, metrics, data)
     print(_summary(metrics))
@@ -109,12 +128,32 @@ def report(args) -> int:
     if args.dataset is None:
         raise ValueError("aekit report needs --dataset (the data the model was trained on)")
     data = load(args.dataset, args.data_dir, verbose=not args.quiet)
-    metrics = _metrics(estimator, data, None)
+    metrics = _metrics(getattr(estimator, "autoencoder_", estimator), data, None)
     out = Path(args.out) if args.out else model_dir.parent / "report.html"
     options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet)
     study = _read_study(args.study) if args.study else None
-    path = write_report(out, estimator, data, metrics, title=f"aekit report: {data.name}", options=options, study=study)
+    known = outliers.outlier_mask(data.y_test, args.normal_labels)
+    path = write_report(
+        out, estimator, data, metrics, title=f"aekit report: {data.name}", options=options, study=study, outliers=known
+    )
     print(f"report: {path}")
+    return 0
+
+
+def detect(args) -> int:
+    from ..datasets import load
+    from ..files import write_text_atomic
+
+    detector = outliers.load_detector(args.model_dir)
+    data = load(args.data, args.data_dir, verbose=not args.quiet)
+    text, X, labels = outliers.scores_table(detector, data)
+    path = write_text_atomic(args.out, text)
+    flagged = int(np.sum(detector.predict(X) == -1))
+    print(f"{len(X)} rows scored, {flagged} flagged as outliers ({flagged / len(X):.2%}): {path}")
+    if args.report:
+        known = outliers.outlier_mask(labels, args.normal_labels)
+        title = f"aekit detect: {data.name}"
+        print(f"report: {outliers.anomaly_report(args.report, detector, X, data.image_shape, known, title)}")
     return 0
 
 
