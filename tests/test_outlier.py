@@ -116,6 +116,38 @@ def test_any_autoencoder_family_inside(threes, params):
     assert roc_auc_score(np.r_[np.ones(len(normal)), np.zeros(len(other))], scores) > 0.85
 
 
+def gaussian_blur_reference(images: np.ndarray, sigma: float) -> np.ndarray:
+    """Blur each (h, w) image with a Gaussian truncated at 4 sigma, zero outside: two 1-D
+    convolutions written out with numpy."""
+    radius = int(4 * sigma + 0.5)
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+
+    def blur(v):
+        return np.convolve(np.pad(v, radius), taps, mode="valid")
+
+    return np.apply_along_axis(blur, -2, np.apply_along_axis(blur, -1, images))
+
+
+def test_smoothed_error_is_the_squared_blurred_residual(threes):
+    normal = threes[0].reshape(-1, 8, 8)
+    det = detector(error_smoothing=1.0).fit(normal)
+    residual = det.autoencoder_.reconstruct(normal) - normal
+    expected = gaussian_blur_reference(residual.astype(np.float64), 1.0) ** 2
+    np.testing.assert_allclose(det.feature_errors(normal), expected, rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(det.score_samples(normal), -expected.reshape(len(normal), -1).mean(axis=1), rtol=1e-4)
+    plain = detector().fit(normal)
+    assert not np.allclose(plain.score_samples(normal), det.score_samples(normal))
+
+
+def test_smoothing_needs_an_image_shape(threes):
+    with pytest.raises(ValueError, match="error_smoothing=1.0 blurs each image's residual, but X has no image shape"):
+        detector(error_smoothing=1.0).fit(threes[0])
+    ae = AutoencoderTransformer(**{**TINY_AE, "architecture": "conv", "channels": (4,), "image_shape": (8, 8)})
+    det = detector(ae, error_smoothing=1.0).fit(threes[0])  # rows, and the autoencoder knows the shape
+    assert det.image_shape_ == (1, 8, 8) and det.feature_errors(threes[0]).shape == threes[0].shape
+
+
 def test_images_in_and_per_pixel_error_maps_out(threes):
     images = threes[0].reshape(-1, 1, 8, 8)
     det = detector(AutoencoderTransformer(**{**TINY_AE, "architecture": "conv", "channels": (4,)})).fit(images)
