@@ -7,7 +7,9 @@ training images, IsolationForest and OneClassSVM (scikit-learn's defaults).
 ``--validate`` runs the same protocol on the training images alone, to choose defaults without
 the test set: each digit is fitted on 80 % of its training images and scored against a fixed
 random 20 % of all training images (seeded, the same split for every digit and method).
-``--autoencoder-*`` flags change the detector's autoencoder (its parameters' names).
+``--autoencoder-*`` flags change the detector's autoencoder (its parameters' names),
+``--error-smoothing`` the detector's own setting; ``--images`` gives the detector the images as
+(n, 28, 28) arrays instead of rows.
 
     python benches/bench_anomaly.py --data-dir ../shared/datasets [--digits 0,1] [--validate] [--baselines pca,knn]
 """
@@ -72,8 +74,10 @@ def main(argv=None) -> None:
     parser.add_argument("--validate", action="store_true", help="the protocol on the training images alone")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
-    group = parser.add_argument_group("the detector's autoencoder")
-    dests = add_param_flags(group, AutoencoderTransformer, prefix="autoencoder", exclude=("verbose",))
+    parser.add_argument("--images", action="store_true", help="pass images (n, height, width), not rows")
+    group = parser.add_argument_group("the detector and its autoencoder")
+    dests = add_param_flags(group, AutoencoderOutlierDetector, only=("error_smoothing",))
+    dests += add_param_flags(group, AutoencoderTransformer, prefix="autoencoder", exclude=("verbose",))
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -88,10 +92,11 @@ def main(argv=None) -> None:
     print("| digit | " + " | ".join(f"{m:>7}" for m in methods) + " | aekit s |")
     print("|-------|" + "|".join("-" * 9 for _ in methods) + "|---------|")
     table = {m: [] for m in methods}
+    shaped = (lambda X: X.reshape(len(X), *data.image_shape)) if args.images else (lambda X: X)
     for k in (int(d) for d in args.digits.split(",")):
         normal = X_fit[y_fit == k]
         start = time.perf_counter()
-        scores = {"aekit": -detector.fit(normal).score_samples(X_score)}
+        scores = {"aekit": -detector.fit(shaped(normal)).score_samples(shaped(X_score))}
         seconds = time.perf_counter() - start
         scores.update({m: BASELINES[m](normal, X_score) for m in methods[1:]})
         for m in methods:

@@ -115,6 +115,10 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
             raise ValueError("loss='bce' needs inputs in [0, 1]; scale X (e.g. MinMaxScaler) or use loss='mse'")
         image_shape = found_shape or (None if self.image_shape is None else as_image_shape(self.image_shape))
+        if image_shape is not None and math.prod(image_shape) != X.shape[1]:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but image_shape {image_shape} holds {math.prod(image_shape)}"
+            )
         device, init_generator, generator = self._runtime(self.random_state)
         self.module_ = self._build_module(X.shape[1], image_shape, init_generator).to(device)
         self.image_shape_ = image_shape
@@ -127,10 +131,6 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         if self.encoder is not None:
             output = "sigmoid" if self.loss == "bce" else "linear"
             input_shape = image_shape or (n_features,)
-            if math.prod(input_shape) != n_features:
-                raise ValueError(
-                    f"X has {n_features} features, but image_shape {input_shape} holds {math.prod(input_shape)}"
-                )
             return CustomAutoencoder.from_parts(self.encoder, self.decoder, input_shape, output, generator)
         family = FAMILIES[self.architecture]
         config = family.from_params({**self.get_params(deep=False), "image_shape": image_shape}, n_features)
