@@ -189,6 +189,21 @@ def test_pickle_and_save_load_give_identical_scores(fitted, digits, tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
 
 
+class Encoder(nn.Sequential):
+    def __init__(self):
+        super().__init__(nn.Linear(64, 6), nn.ELU())
+
+
+def test_a_detector_around_your_own_modules_loads_with_them(threes, tmp_path):
+    ae = AutoencoderTransformer(encoder=Encoder, decoder=lambda: nn.Linear(6, 64), epochs=2)
+    det = detector(ae).fit(threes[0])
+    path = io.save(det, tmp_path / "det")
+    with pytest.raises(io.ModelFileError, match="pass your modules"):
+        io.load(path)
+    loaded = io.load(path, modules={"encoder": Encoder, "decoder": nn.Linear(6, 64)})
+    np.testing.assert_array_equal(loaded.score_samples(threes[1]), det.score_samples(threes[1]))
+
+
 # -- bad input ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("contamination", [0.0, 0.6, -0.1, 1.0])
 def test_contamination_outside_zero_to_a_half(threes, contamination):
