@@ -136,8 +136,18 @@ def test_smoothed_error_is_the_squared_blurred_residual(threes):
     expected = gaussian_blur_reference(residual.astype(np.float64), 1.0) ** 2
     np.testing.assert_allclose(det.feature_errors(normal), expected, rtol=1e-4, atol=1e-9)
     np.testing.assert_allclose(det.score_samples(normal), -expected.reshape(len(normal), -1).mean(axis=1), rtol=1e-4)
-    plain = detector().fit(normal)
+    plain = detector(error_smoothing=0.0).fit(normal)
     assert not np.allclose(plain.score_samples(normal), det.score_samples(normal))
+    assert plain.smoothing_ == 0 and det.smoothing_ == 1.0
+
+
+def test_auto_smoothing_blurs_images_and_not_rows(threes):
+    images = detector().fit(threes[0].reshape(-1, 8, 8))
+    rows = detector().fit(threes[0])
+    assert (images.smoothing_, images.image_shape_) == (1.0, (1, 8, 8))
+    assert (rows.smoothing_, rows.image_shape_) == (0.0, None)
+    same = detector(error_smoothing=1.0).fit(threes[0].reshape(-1, 8, 8))
+    np.testing.assert_array_equal(images.score_samples(threes[1]), same.score_samples(threes[1]))
 
 
 def test_smoothing_needs_an_image_shape(threes):
@@ -185,6 +195,7 @@ def test_pickle_and_save_load_give_identical_scores(fitted, digits, tmp_path):
     np.testing.assert_array_equal(restored.score_samples(X), fitted.score_samples(X))
     loaded = io.load(io.save(fitted, tmp_path / "det"))
     assert loaded.offset_ == fitted.offset_ and loaded.autoencoder_.module_ is loaded.module_
+    assert (loaded.smoothing_, loaded.image_shape_) == (fitted.smoothing_, fitted.image_shape_)
     np.testing.assert_array_equal(loaded.decision_function(X), fitted.decision_function(X))
     np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
 

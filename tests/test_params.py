@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV
 from aekit import AutoencoderTransformer, PretrainedClassifier, engine, params
 from aekit.cli import build_parser
 from aekit.estimators import ESTIMATORS
-from aekit.estimators.outlier import Reconstructs
+from aekit.estimators.outlier import Reconstructs, Smoothing
 from aekit.nn.conv import ImageShape
 from aekit.nn.custom import Part
 
@@ -23,6 +23,8 @@ def bad_values(constraint):
     """Values ``constraint`` must refuse, one of each kind: wrong type, out of range, unknown."""
     if isinstance(constraint, params.Maybe):
         return bad_values(constraint.inner)
+    if isinstance(constraint, Smoothing):
+        return ["no such option", -1.0, True]
     if isinstance(constraint, params.AnyOf):
         return ["no such option", 1.5]
     if isinstance(constraint, params.Flag):
