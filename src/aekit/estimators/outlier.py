@@ -20,9 +20,10 @@ AUTO_SMOOTHING = 1.0  # error_smoothing="auto" for images, in pixels
 
 def default_autoencoder() -> AutoencoderTransformer:
     """The autoencoder a detector trains when given none (chosen on a validation split of
-    MNIST's training images, see benches/README.md): a small-code dense autoencoder."""
+    MNIST's training images, see benches/README.md): a dense autoencoder with a small code,
+    which reconstructs the rows it was trained on and little else."""
     return AutoencoderTransformer(
-        hidden_layer_sizes=(128, 32),
+        hidden_layer_sizes=(128, 16),
         activation="elu",
         code_activation="linear",
         tied=False,
@@ -99,7 +100,7 @@ class AutoencoderOutlierDetector(OutlierMixin, AekitEstimator):
     autoencoder: AutoencoderTransformer | None = Param(
         Reconstructs(),
         "The autoencoder to train (or, fitted, to use); None: the default, a dense "
-        "784-128-32-128-784-style autoencoder (untied, ELU, linear code, 30 epochs, Adam 1e-3, "
+        "n-128-16-128-n autoencoder (untied, ELU, linear code, no L2, 30 epochs, Adam 1e-3, "
         "batch 64) chosen on a validation split of MNIST's training images. A clone is fitted, "
         "on this detector's device and with its verbose, seeded from random_state unless it has "
         "its own; wrap a fitted one in sklearn.frozen.FrozenEstimator to keep it through clone.",
