@@ -23,7 +23,7 @@ def default_autoencoder() -> AutoencoderTransformer:
     MNIST's training images, see benches/README.md): a dense autoencoder with a small code,
     which reconstructs the rows it was trained on and little else."""
     return AutoencoderTransformer(
-        hidden_layer_sizes=(128, 16),
+        hidden_layer_sizes=(256, 16),
         activation="elu",
         code_activation="linear",
         tied=False,
@@ -100,7 +100,7 @@ class AutoencoderOutlierDetector(OutlierMixin, AekitEstimator):
     autoencoder: AutoencoderTransformer | None = Param(
         Reconstructs(),
         "The autoencoder to train (or, fitted, to use); None: the default, a dense "
-        "n-128-16-128-n autoencoder (untied, ELU, linear code, no L2, 30 epochs, Adam 1e-3, "
+        "n-256-16-256-n autoencoder (untied, ELU, linear code, no L2, 30 epochs, Adam 1e-3, "
         "batch 64) chosen on a validation split of MNIST's training images. A clone is fitted, "
         "on this detector's device and with its verbose, seeded from random_state unless it has "
         "its own; wrap a fitted one in sklearn.frozen.FrozenEstimator to keep it through clone.",
