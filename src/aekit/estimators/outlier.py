@@ -62,7 +62,8 @@ class AutoencoderOutlierDetector(OutlierMixin, AekitEstimator):
     ``fit`` trains the autoencoder on X (rows or images, as
     :class:`~aekit.AutoencoderTransformer` takes them) and sets ``offset_`` so that a fraction
     ``contamination`` of the training rows scores below it. A row's score
-    (``score_samples``) is minus its mean squared reconstruction error: higher is more normal.
+    (``score_samples``) is minus its mean squared reconstruction error (for images, of the
+    residual blurred by ``error_smoothing`` first): higher is more normal.
     ``decision_function`` is the score minus ``offset_`` (negative: an outlier), ``predict``
     gives +1 (inlier) or -1 (outlier), and ``feature_errors`` the squared error of every
     feature (every pixel), which says where a row is unusual.
