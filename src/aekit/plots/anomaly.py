@@ -81,7 +81,7 @@ def error_histogram(
     if threshold is not None:
         ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.3g}")
     ax.set_xscale("log")
-    ax.set_xlabel("mean squared reconstruction error (higher: more anomalous)")
+    ax.set_xlabel("reconstruction error, mean squared (higher: more anomalous)")
     ax.set_ylabel("rows")
     if outliers is not None or threshold is not None:
         ax.legend(fontsize=8)
