@@ -12,6 +12,9 @@ from sklearn.model_selection import GridSearchCV
 from aekit import AutoencoderTransformer, PretrainedClassifier, engine, params
 from aekit.cli import build_parser
 from aekit.estimators import ESTIMATORS
+from aekit.estimators.outlier import Reconstructs, Smoothing
+from aekit.nn.conv import ImageShape
+from aekit.nn.custom import Part
 
 ALL = sorted(ESTIMATORS.items())
 
@@ -20,6 +23,8 @@ def bad_values(constraint):
     """Values ``constraint`` must refuse, one of each kind: wrong type, out of range, unknown."""
     if isinstance(constraint, params.Maybe):
         return bad_values(constraint.inner)
+    if isinstance(constraint, Smoothing):
+        return ["no such option", -1.0, True]
     if isinstance(constraint, params.AnyOf):
         return ["no such option", 1.5]
     if isinstance(constraint, params.Flag):
@@ -45,6 +50,12 @@ def bad_values(constraint):
         return ["an autoencoder", AutoencoderTransformer]
     if isinstance(constraint, params.Callables):
         return [print, (print, "not callable"), None]
+    if isinstance(constraint, ImageShape):
+        return [(28,), (1, 0, 28), "1,28,28", (1, 28, 28.5)]
+    if isinstance(constraint, Part):
+        return ["an encoder", 3]
+    if isinstance(constraint, Reconstructs):
+        return ["an autoencoder", 3]
     raise AssertionError(f"no bad values for {constraint!r}")
 
 

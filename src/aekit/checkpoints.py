@@ -210,7 +210,7 @@ def _save_fitted_parts(estimator, directory: Path) -> dict:
 
 def _estimator(extra: dict, directory: Path):
     cls = estimator_class(extra["estimator"], directory / CHECKPOINT_FILE)
-    params = {name: param_from_json(v, directory) for name, v in extra["params"].items()}
+    params = {name: param_from_json(v, directory, {}, name) for name, v in extra["params"].items()}
     estimator = io.load(directory / _START) if extra["start"] else cls()
     estimator.set_params(**params)
     for name, how in extra["fitted_params"].items():

@@ -1,10 +1,12 @@
 """Looking inside a trained autoencoder: arrays in, arrays out.
 
 Every function that needs the network accepts either a fitted
-:class:`~aekit.AutoencoderTransformer` (its ``module_`` is used) or a
-:class:`~aekit.nn.StackedAutoencoder` directly. Forward passes run on the module's own device,
-in batches, without gradients (activation maximisation differentiates with respect to the
-input only); results come back as numpy arrays. Nothing here trains or changes the model.
+:class:`~aekit.AutoencoderTransformer` (its ``module_`` is used) or its module directly: a
+:class:`~aekit.nn.StackedAutoencoder`, a :class:`~aekit.nn.ConvAutoencoder` (whose units in a
+convolution layer are its channels, each activated by its mean over the feature map), or a
+:class:`~aekit.nn.CustomAutoencoder` (one layer: the code). Forward passes run on the module's
+own device, in batches, without gradients (activation maximisation differentiates with respect
+to the input only); results come back as numpy arrays. Nothing here trains or changes the model.
 Plotting lives in :mod:`aekit.plots`.
 """
 
@@ -24,10 +26,14 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from .filters import dense_weight_images, kernel_images
+from .nn import ConvAutoencoder
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "activations",
+    "n_units",
     "weight_images",
     "top_activating",
     "maximize_activation",
@@ -39,7 +45,7 @@ __all__ = [
 
 # -- helpers -------------------------------------------------------------------------------
 def _module(model) -> nn.Module:
-    """The stacked autoencoder behind ``model`` (a fitted estimator or the module itself)."""
+    """The autoencoder module behind ``model`` (a fitted estimator or the module itself)."""
     if isinstance(model, nn.Module):
         module = model
     elif hasattr(model, "fit"):
@@ -48,28 +54,44 @@ def _module(model) -> nn.Module:
     else:
         module = None
     if not (hasattr(module, "encoder") and hasattr(module, "encode")):
-        raise TypeError(f"expected a fitted AutoencoderTransformer or a StackedAutoencoder, got {type(model).__name__}")
+        raise TypeError(f"expected a fitted AutoencoderTransformer or its module, got {type(model).__name__}")
     return module
 
 
 def _check_layer(module: nn.Module, layer: int) -> int:
-    depth = len(module.encoder.layers)
+    depth = module.depth
     if not 1 <= int(layer) <= depth:
         raise ValueError(f"layer must be in 1..{depth} (1-based encoder layer), got {layer}")
     return int(layer)
 
 
 def _check_X(module: nn.Module, X) -> np.ndarray:
-    X = check_array(X, dtype=np.float32)
-    n_inputs = module.encoder.layers[0].in_features
+    X = check_array(X.reshape(len(X), -1) if getattr(X, "ndim", 2) > 2 else X, dtype=np.float32)
+    n_inputs = module.config.n_inputs
     if X.shape[1] != n_inputs:
         raise ValueError(f"X has {X.shape[1]} features, but the model expects {n_inputs}")
     return X
 
 
 def _device_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
-    weight = module.encoder.layers[0].weight
+    weight = next(module.parameters())
     return weight.device, weight.dtype
+
+
+def _unit_activations(module: nn.Module, x: torch.Tensor, layer: int) -> torch.Tensor:
+    """``(B, n_units)``: the outputs of encoder layer ``layer``; a convolution's units are its
+    channels, each activated by the mean of its feature map."""
+    h = module.encode(x, layer)
+    return h.mean(dim=(2, 3)) if h.dim() == 4 else h  # (B, C, H, W) -> (B, C)
+
+
+@torch.no_grad()
+def n_units(model, layer: int) -> int:
+    """How many units encoder layer ``layer`` has (channels for a convolution)."""
+    module = _module(model)
+    _, x = next(_batches(module, np.zeros((1, module.config.n_inputs), np.float32), 1))
+    with _evaluating(module):
+        return _unit_activations(module, x, _check_layer(module, layer)).shape[1]
 
 
 @contextmanager
@@ -98,41 +120,31 @@ def activations(model, X, layer: int | None = None, *, batch_size: int = 4096) -
     Returns
     -------
     ndarray of shape (n_samples, n_units), float32
+        (n_samples, channels, height, width) for a convolution layer.
     """
     module = _module(model)
-    layer = _check_layer(module, len(module.encoder.layers) if layer is None else layer)
+    layer = _check_layer(module, module.depth if layer is None else layer)
     X = _check_X(module, X)
     with _evaluating(module):
         out = [module.encode(xb, layer).float().cpu() for _, xb in _batches(module, X, batch_size)]
     return torch.cat(out).numpy()
 
 
-def _normalize_rows(W: np.ndarray, normalize: str | None) -> np.ndarray:
-    if normalize in (None, "none"):
-        return W
-    if normalize == "minmax":  # each image stretched to [0, 1]: the most contrast
-        lo, hi = W.min(axis=1, keepdims=True), W.max(axis=1, keepdims=True)
-        span = np.where(hi > lo, hi - lo, 1.0)
-        return np.where(hi > lo, (W - lo) / span, 0.5)
-    if normalize == "symmetric":  # 0 -> 0.5 (mid grey), so the sign of a weight stays readable
-        scale = np.abs(W).max(axis=1, keepdims=True)
-        return 0.5 + 0.5 * W / np.where(scale > 0, scale, 1.0)
-    raise ValueError(f"normalize must be 'minmax', 'symmetric' or None, got {normalize!r}")
-
-
 @torch.no_grad()
 def weight_images(model, image_shape, layer: int = 1, *, normalize: str | None = "minmax") -> np.ndarray:
-    """Each neuron's incoming weights as an image.
+    """Each neuron's incoming weights as an image; for a convolutional model, the first
+    convolution's kernels (see :func:`aekit.filters.kernel_images`; ``image_shape`` is then unused).
 
     Parameters
     ----------
-    model : AutoencoderTransformer or StackedAutoencoder
+    model : AutoencoderTransformer, StackedAutoencoder or ConvAutoencoder
     image_shape : tuple of int
         Shape of one input image, e.g. ``(28, 28)``; its product must be the number of inputs.
     layer : int, default=1
         Encoder layer (1-based). For ``layer > 1`` the weights are projected to the input space
         through the lower layers, ``W_layer @ ... @ W_1``: a linear view that ignores the
-        activations and biases in between, so read it as an approximation.
+        activations and biases in between, so read it as an approximation. A convolutional
+        model has kernel images for layer 1 only.
     normalize : {"minmax", "symmetric", None}, default="minmax"
         ``"minmax"`` maps each image to [0, 1] on its own (min -> 0, max -> 1; a constant image
         -> 0.5). ``"symmetric"`` maps each image by ``0.5 + 0.5 * w / max|w|``, so zero weights
@@ -144,15 +156,9 @@ def weight_images(model, image_shape, layer: int = 1, *, normalize: str | None =
     """
     module = _module(model)
     layer = _check_layer(module, layer)
-    image_shape = tuple(int(s) for s in np.atleast_1d(image_shape))
-    n_inputs = module.encoder.layers[0].in_features
-    if int(np.prod(image_shape)) != n_inputs:
-        raise ValueError(f"image_shape {image_shape} does not hold the model's {n_inputs} inputs")
-    W = module.encoder.layers[0].weight  # (n_1, n_inputs)
-    for k in range(1, layer):
-        W = module.encoder.layers[k].weight @ W  # (n_{k+1}, n_k) @ (n_k, n_inputs) -> (n_{k+1}, n_inputs)
-    W = W.detach().double().cpu().numpy()
-    return _normalize_rows(W, normalize).astype(np.float32).reshape(len(W), *image_shape)
+    if isinstance(module, ConvAutoencoder):
+        return kernel_images(module, layer, normalize)
+    return dense_weight_images(module, tuple(int(s) for s in np.atleast_1d(image_shape)), layer, normalize)
 
 
 @torch.no_grad()
@@ -165,7 +171,7 @@ def top_activating(model, X, layer: int, k: int = 9, *, batch_size: int = 1024) 
 
     Parameters
     ----------
-    model : AutoencoderTransformer or StackedAutoencoder
+    model : AutoencoderTransformer or its module
     X : array-like of shape (n_samples, n_inputs)
     layer : int
         Encoder layer, 1-based (``layer = depth`` is the coding layer).
@@ -188,7 +194,7 @@ def top_activating(model, X, layer: int, k: int = 9, *, batch_size: int = 1024) 
     best_vals = best_idx = None
     with _evaluating(module):
         for start, xb in _batches(module, X, batch_size):
-            vals = module.encode(xb, layer).T  # (B, n_units) -> (n_units, B)
+            vals = _unit_activations(module, xb, layer).T  # (B, n_units) -> (n_units, B)
             idx = torch.arange(start, start + len(xb), device=vals.device).expand_as(vals)
             if best_vals is not None:  # merge the running best with this batch
                 vals, idx = torch.cat([best_vals, vals], 1), torch.cat([best_idx, idx], 1)
@@ -235,7 +241,7 @@ def maximize_activation(
 
     Parameters
     ----------
-    model : AutoencoderTransformer or StackedAutoencoder
+    model : AutoencoderTransformer or its module
     layer : int
         Encoder layer, 1-based.
     units : array-like of int or None, default=None
@@ -258,22 +264,22 @@ def maximize_activation(
     """
     module = _module(model)
     layer = _check_layer(module, layer)
-    units = _check_units(units, module.encoder.layers[layer - 1].out_features)
-    x = _random_start(len(units), module.encoder.layers[0].in_features, input_range, random_state, module)
+    units = _check_units(units, n_units(module, layer))
+    x = _random_start(len(units), module.config.n_inputs, input_range, random_state, module)
     x.requires_grad_(True)
     optimizer = torch.optim.Adam([x], lr=lr)
     rows = torch.arange(len(units), device=x.device)
     cols = torch.as_tensor(units, device=x.device)
     with _evaluating(module):
         for _ in range(int(steps)):
-            objective = module.encode(x, layer)[rows, cols].sum() - l2 * x.square().sum()
+            objective = _unit_activations(module, x, layer)[rows, cols].sum() - l2 * x.square().sum()
             x.grad = torch.autograd.grad(-objective, x)[0]  # input only: parameters get nothing
             optimizer.step()
             if input_range is not None:
                 with torch.no_grad():
                     x.clamp_(*input_range)
         with torch.no_grad():
-            final = module.encode(x, layer)[rows, cols]
+            final = _unit_activations(module, x, layer)[rows, cols]
     return x.detach().float().cpu().numpy(), final.float().cpu().numpy()
 
 

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from . import inspect, params, plots
 from .files import write_text_atomic
+from .nn import ConvAutoencoder, CustomAutoencoder
 
 logger = logging.getLogger(__name__)
 
@@ -110,17 +111,10 @@ def _image_sections(estimator, data, options: ReportOptions, progress) -> list[S
     )
     progress.update()
     progress.set_description("weights")
-    sections.append(
-        Section(
-            "First-layer features",
-            "Each hidden neuron's incoming weights drawn as an image: "
-            "stroke and blob detectors are a good sign, noise means under-training.",
-            _png(plots.weight_grid(inspect.weight_images(module, shape), shape, max_units=50, title=None)),
-        )
-    )
+    sections += _weights_section(module, shape)
     progress.update()
     progress.set_description("top activating")
-    units = np.arange(min(options.n_units, module.config.hidden_sizes[-1]))
+    units = np.arange(min(options.n_units, module.n_codes))
     indices, values = inspect.top_activating(module, X_train, depth, options.top_k)
     sections.append(
         Section(
@@ -136,7 +130,7 @@ def _image_sections(estimator, data, options: ReportOptions, progress) -> list[S
     progress.set_description("activation maximisation")
     lo, hi = float(X_train.min()), float(X_train.max())
     for layer, name in [(1, "first hidden layer"), (depth, "coding layer")][: 1 + (depth > 1)]:
-        layer_units = units[units < module.config.hidden_sizes[layer - 1]]
+        layer_units = units[units < inspect.n_units(module, layer)]
         inputs, acts = inspect.maximize_activation(
             module,
             layer,
@@ -156,6 +150,21 @@ def _image_sections(estimator, data, options: ReportOptions, progress) -> list[S
         )
     progress.update()
     return sections
+
+
+def _weights_section(module, shape) -> list[Section]:
+    """The first layer's weights as images: a dense layer's per neuron, a convolution's kernels;
+    none for your own modules."""
+    if isinstance(module, CustomAutoencoder):
+        return []
+    caption = (
+        "Each kernel of the first convolution drawn as an image: edge and stroke detectors are a good sign."
+        if isinstance(module, ConvAutoencoder)
+        else "Each hidden neuron's incoming weights drawn as an image: stroke and blob detectors are a good sign, "
+        "noise means under-training."
+    )
+    images = inspect.weight_images(module, shape)
+    return [Section("First-layer features", caption, _png(plots.weight_grid(images, None, max_units=50, title=None)))]
 
 
 def _latent_section(codes, labels, options: ReportOptions, progress) -> Section:
@@ -203,14 +212,20 @@ def _probe_section(estimator, data, options: ReportOptions, progress) -> tuple[S
 
 
 def compute_sections(
-    estimator, data, metrics: dict, options: ReportOptions, study: list[dict] | None = None
+    estimator, data, metrics: dict, options: ReportOptions, study: list[dict] | None = None, outliers=None
 ) -> list[Section]:
-    """Every section of the report, in order; shows a progress bar when ``options.verbose``."""
+    """Every section of the report, in order; shows a progress bar when ``options.verbose``.
+
+    For an outlier detector (it has ``offset_``) the sections of its autoencoder come first,
+    then :func:`aekit.report_anomaly.detector_sections` (``outliers`` marks the test rows
+    known to be anomalies)."""
+    detector = estimator if hasattr(estimator, "offset_") else None
+    estimator = estimator.autoencoder_ if detector is not None else estimator
     has_images = data.image_shape is not None and len(data.X_test) > 0
     has_labels = data.y_test is not None and len(data.X_test) > 0
     total = 2 + 4 * has_images + has_labels * (1 + options.probe) + (study is not None)
     sections = [
-        Section("Configuration", "The estimator's parameters.", html_body=_parameter_table(estimator)),
+        Section("Configuration", "The estimator's parameters.", html_body=_parameter_table(detector or estimator)),
         Section(
             "Metrics",
             "Mean squared reconstruction error per pixel (lower is better).",
@@ -238,6 +253,10 @@ def compute_sections(
         if study is not None:
             sections.append(_study_section(study))
             progress.update()
+    if detector is not None:
+        from .report_anomaly import detector_sections  # it builds on this module's sections
+
+        sections += detector_sections(detector, data, metrics, options, outliers)
     return sections
 
 
@@ -287,6 +306,7 @@ def write_report(
     title: str = "aekit report",
     options: ReportOptions | None = None,
     study: list[dict] | None = None,
+    outliers=None,
 ) -> Path:
     """Compute every section for a fitted ``estimator`` on ``data`` and write the HTML file.
 
@@ -294,7 +314,7 @@ def write_report(
     ----------
     path : path-like
         The HTML file to write (atomically).
-    estimator : AutoencoderTransformer
+    estimator : AutoencoderTransformer or AutoencoderOutlierDetector
         Fitted.
     data : aekit.datasets.Dataset
         Training rows feed the feature views; test rows the reconstructions, maps and probe.
@@ -302,6 +322,8 @@ def write_report(
         Shown as a table; the linear-probe accuracies are added to it.
     study : list of dict, optional
         Records of a label-budget study (``aekit pretrain``), plotted when given.
+    outliers : array-like of bool, optional
+        For a detector: True for the test rows known to be anomalies (for the ROC curve).
     """
-    sections = compute_sections(estimator, data, metrics, options or ReportOptions(), study)
+    sections = compute_sections(estimator, data, metrics, options or ReportOptions(), study, outliers)
     return write_text_atomic(path, render(sections, title))

@@ -12,9 +12,10 @@ import argparse
 import logging
 import sys
 
-from ..estimators import AutoencoderTransformer, PretrainedClassifier
+from ..estimators import AutoencoderOutlierDetector, AutoencoderTransformer, PretrainedClassifier
 from . import commands, errors, runs
 from .flags import add_param_flags
+from .outliers import normal_labels
 from .presets import PRESETS
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(train)
     train.add_argument("--out", default="aekit-out", help="output folder (default: aekit-out)")
     _add_run_options(train)
+    _add_detector_options(train)
 
     report = sub.add_parser("report", help="write the HTML report of a saved model")
     report.add_argument("model_dir", help="a folder written by `aekit train` (its model/ or the folder itself)")
@@ -64,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default=None, help="HTML file (default: MODEL_DIR/report.html)")
     report.add_argument("--no-tsne", action="store_true", help="skip the t-SNE map")
     report.add_argument("--study", help="a study.json written by `aekit pretrain`, to add its results")
+    _add_normal_labels(report)
     _add_pretrain_parser(sub)
+    _add_detect_parser(sub)
     for command in sub.choices.values():  # `aekit train ... --debug` as well as `aekit --debug train`
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -90,6 +94,39 @@ def _add_run_options(train: argparse.ArgumentParser) -> None:
         help="log each epoch's losses, learning rate and reconstructions for TensorBoard "
         "(needs the tensorboard package: pip install 'aekit[tensorboard]')",
     )
+
+
+def _add_normal_labels(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--normal-labels",
+        type=normal_labels,
+        metavar="L[,L...]",
+        help="the labels of the normal rows: the others are known anomalies (a ROC curve, a test AUROC)",
+    )
+
+
+def _add_detector_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("outlier detection (AutoencoderOutlierDetector's parameters)")
+    group.add_argument(
+        "--detector",
+        action="store_true",
+        help="train an AutoencoderOutlierDetector around the autoencoder (whose flags then start "
+        "from the detector's default autoencoder); with --normal-labels on those rows only",
+    )
+    parser.set_defaults(detector_dests=add_param_flags(group, AutoencoderOutlierDetector, only=("contamination",)))
+    _add_normal_labels(group)
+
+
+def _add_detect_parser(sub) -> None:
+    detect = sub.add_parser("detect", help="score rows with a saved outlier detector; write a CSV of scores")
+    detect.add_argument(
+        "model_dir", help="a folder written by `aekit train --detector` (its model/ or the folder itself)"
+    )
+    detect.add_argument("--data", required=True, help="digits, mnist, fashion-mnist, or a .npy/.npz/.csv file")
+    detect.add_argument("--data-dir", help="folder holding the IDX files (else $AEKIT_DATA_DIR, then the cache)")
+    detect.add_argument("--out", default="scores.csv", help="CSV of every row's scores (default: scores.csv)")
+    detect.add_argument("--report", help="also write an HTML page: the most anomalous images, the histogram, ROC")
+    _add_normal_labels(detect)
 
 
 def _int_list(text: str) -> tuple:
@@ -144,6 +181,7 @@ COMMANDS = {
     "train": commands.train,
     "report": commands.report,
     "pretrain": commands.pretrain,
+    "detect": commands.detect,
 }
 
 

@@ -8,8 +8,10 @@ import json
 import time
 from pathlib import Path
 
-from ..estimators import AutoencoderTransformer, PretrainedClassifier
-from . import runs
+import numpy as np
+
+from ..estimators import AutoencoderOutlierDetector, AutoencoderTransformer, PretrainedClassifier
+from . import outliers, runs
 from .flags import given
 from .presets import PRESETS, QUICK
 
@@ -26,6 +28,13 @@ def _fit(estimator, data):
     start = time.perf_counter()
     estimator.fit(data.X_train)
     return estimator, time.perf_counter() - start
+
+
+def _with_image_shape(estimator, data):
+    """A convolutional model without an image shape takes the data set's (one channel)."""
+    if estimator.architecture == "conv" and estimator.image_shape is None and data.image_shape is not None:
+        estimator.set_params(image_shape=tuple(data.image_shape))
+    return estimator
 
 
 def _metrics(estimator, data, seconds: float | None) -> dict:
@@ -62,7 +71,7 @@ def _save_outputs(out: Path, estimator, metrics: dict, data) -> None:
 
     io.save(estimator, out / "model")
     write_json_atomic(out / "metrics.json", metrics)
-    _write_figures(out, estimator, data)
+    _write_figures(out, getattr(estimator, "autoencoder_", estimator), data)  # a detector's autoencoder
 
 
 def train(args) -> int:
@@ -72,7 +81,12 @@ def train(args) -> int:
         return _resume(args)
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise ValueError(f"--checkpoint-every must be an int >= 1, got {args.checkpoint_every}")
-    estimator = _autoencoder(args)
+    if not args.detector and (args.normal_labels or given(args, args.detector_dests)):
+        raise ValueError("--normal-labels and --contamination are for outlier detection: add --detector")
+    if args.detector and args.checkpoint_every is not None:
+        raise ValueError("--checkpoint-every is for autoencoders; an outlier detector's training is not checkpointed")
+    estimator = _autoencoder(args, outliers.default_autoencoder_params() if args.detector else None)
+    detector = outliers.make_detector(args, estimator) if args.detector else None
     out = Path(args.out)
     runs.check_target(out)
     settings = {  # paths made absolute: --resume may run from another folder
@@ -83,9 +97,12 @@ def train(args) -> int:
     work, run_id = runs.start(out, settings, restart=args.restart)
 
     def fit(data):
+        _with_image_shape(estimator, data)  # the detector holds this estimator too
         estimator.set_params(callbacks=_callbacks(args.tensorboard, data))
+        if detector is not None:
+            return outliers.fit_detector(detector, data, args.normal_labels)
         directory = runs.checkpoint_dir(work)
-        return checkpoints.fit(estimator, data.X_train, directory=directory, every=args.checkpoint_every)
+        return checkpoints.fit(estimator, data.X_train, directory=directory, every=args.checkpoint_every), {}
 
     return _run(out, work, run_id, settings, fit, args.quiet)
 
@@ -112,13 +129,14 @@ def _resume(args) -> int:
 
     def fit(data):
         callbacks = _callbacks(tensorboard, data, checkpoints.epochs_run(directory))
-        return checkpoints.resume(directory, data.X_train, callbacks=callbacks, verbose=not args.quiet)
+        return checkpoints.resume(directory, data.X_train, callbacks=callbacks, verbose=not args.quiet), {}
 
     return _run(out, runs.unfinished(out), settings["run_id"], settings, fit, args.quiet)
 
 
 def _run(out: Path, work: Path, run_id: str, settings: dict, fit, quiet: bool) -> int:
-    """Load the data, ``fit(data)`` with its checkpoints in ``work``, publish the outputs.
+    """Load the data, ``fit(data)`` (the fitted estimator and metrics of its own) with its
+    checkpoints in ``work``, publish the outputs.
     After Ctrl-C or SIGTERM the run can be resumed; after a failure its unfinished folder goes,
     unless a checkpoint can continue it."""
     from ..datasets import load
@@ -126,8 +144,8 @@ def _run(out: Path, work: Path, run_id: str, settings: dict, fit, quiet: bool) -
     try:
         data = load(settings["dataset"], settings["data_dir"], verbose=not quiet)
         start = time.perf_counter()
-        fitted = fit(data)
-        _publish(out, work, fitted, data, {"run_id": run_id}, time.perf_counter() - start)
+        fitted, found = fit(data)
+        _publish(out, work, fitted, data, {**found, "run_id": run_id}, time.perf_counter() - start)
     except KeyboardInterrupt as stop:
         raise runs.interrupted(stop, out, work) from None
     except BaseException:
@@ -138,7 +156,7 @@ def _run(out: Path, work: Path, run_id: str, settings: dict, fit, quiet: bool) -
 
 def _publish(out: Path, work: Path, estimator, data, extra: dict, seconds: float) -> None:
     """Swap the run's outputs in as one folder; then its unfinished folder goes."""
-    metrics = {**_metrics(estimator, data, seconds), **extra}
+    metrics = {**_metrics(getattr(estimator, "autoencoder_", estimator), data, seconds), **extra}
     with runs.output_folder(out) as tmp:
         _save_outputs(tmp, estimator, metrics, data)
     runs.finish(work)
@@ -191,18 +209,38 @@ def report(args) -> int:
     if args.dataset is None:
         raise ValueError("aekit report needs --dataset (the data the model was trained on)")
     estimator = io.load(model_dir)
-    if not isinstance(estimator, AutoencoderTransformer):
+    if not isinstance(estimator, (AutoencoderTransformer, AutoencoderOutlierDetector)):
         raise ValueError(
             f"{model_dir} holds a {type(estimator).__name__}; aekit report describes autoencoders "
-            "(AutoencoderTransformer)"
+            "(AutoencoderTransformer) and outlier detectors (AutoencoderOutlierDetector)"
         )
     data = load(args.dataset, args.data_dir, verbose=not args.quiet)
-    metrics = _metrics(estimator, data, None)
+    metrics = _metrics(getattr(estimator, "autoencoder_", estimator), data, None)
     out = Path(args.out) if args.out else folder / "report.html"
     options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet)
     study = _read_study(args.study) if args.study else None
-    path = write_report(out, estimator, data, metrics, title=f"aekit report: {data.name}", options=options, study=study)
+    known = outliers.outlier_mask(data.y_test, args.normal_labels)
+    path = write_report(
+        out, estimator, data, metrics, title=f"aekit report: {data.name}", options=options, study=study, outliers=known
+    )
     print(f"report: {path}")
+    return 0
+
+
+def detect(args) -> int:
+    from ..datasets import load
+    from ..files import write_text_atomic
+
+    detector = outliers.load_detector(args.model_dir)
+    data = load(args.data, args.data_dir, verbose=not args.quiet)
+    text, X, labels = outliers.scores_table(detector, data)
+    path = write_text_atomic(args.out, text)
+    flagged = int(np.sum(detector.predict(X) == -1))
+    print(f"{len(X)} rows scored, {flagged} flagged as outliers ({flagged / len(X):.2%}): {path}")
+    if args.report:
+        known = outliers.outlier_mask(labels, args.normal_labels)
+        title = f"aekit detect: {data.name}"
+        print(f"report: {outliers.anomaly_report(args.report, detector, X, data.image_shape, known, title)}")
     return 0
 
 

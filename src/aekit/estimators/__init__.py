@@ -3,9 +3,11 @@
 from .autoencoder import TRAINING_MODES, AutoencoderTransformer
 from .base import ESTIMATORS, AekitEstimator
 from .classifier import UNLABELLED, PretrainedClassifier
+from .outlier import AutoencoderOutlierDetector
 
 __all__ = [
     "AekitEstimator",
+    "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
     "ESTIMATORS",
     "PretrainedClassifier",

@@ -1,7 +1,10 @@
-"""AutoencoderTransformer: a stacked (optionally tied, denoising) autoencoder as a scikit-learn
-transformer."""
+"""AutoencoderTransformer: a stacked or convolutional (optionally tied, denoising) autoencoder, or
+your own encoder and decoder, as a scikit-learn transformer."""
 
 from __future__ import annotations
+
+import copy
+import math
 
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
@@ -11,9 +14,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import corruption, training
 from ..engine import BATCH_SIZE, EPOCHS, LEARNING_RATE
 from ..layerwise import METHOD, STEP_COUNT, LayerwiseConfig
-from ..nn import ACTIVATIONS, AUTOENCODER_FAMILIES, FAMILIES
+from ..nn import ACTIVATIONS, AUTOENCODER_FAMILIES, FAMILIES, CustomAutoencoder
+from ..nn.conv import BATCH_NORM, CHANNELS, IMAGE_SHAPE, KERNEL_SIZE, as_image_shape, grid_sizes
+from ..nn.custom import DECODER, ENCODER
 from ..objectives import CORRUPTION, CORRUPTION_LEVEL, L2, LOSS, Objective
 from ..params import Flag, InvalidParameterError, Maybe, Options, Param, PerLayer
+from . import images
 from .base import ACTIVATION, HIDDEN_LAYER_SIZES, AekitEstimator, TrainingParams, estimator, is_fitted
 
 TRAINING_MODES = ("end_to_end", "layerwise")
@@ -21,18 +27,28 @@ TRAINING_MODES = ("end_to_end", "layerwise")
 
 @estimator
 class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingParams, AekitEstimator):
-    """Stacked (optionally tied, denoising) autoencoder as a scikit-learn transformer.
+    """Stacked or convolutional (optionally tied, denoising) autoencoder as a scikit-learn
+    transformer; or your own encoder and decoder modules, trained by aekit's engine.
 
     ``transform`` gives the codes of the coding layer, ``inverse_transform`` maps codes back
     to inputs, ``score`` is the negative mean squared reconstruction error.
+
+    X is rows (n_samples, n_features) or images: (n, height, width) or (n, channels, height,
+    width). Images are flattened to rows (their shape is kept as ``image_shape_``);
+    ``reconstruct`` gives back the input's shape. ``architecture="conv"`` needs the image
+    shape: from ``image_shape`` or from images given to ``fit``.
 
     {parameters}
 
     Attributes
     ----------
     module_ : torch.nn.Module
-        The trained autoencoder, a :class:`~aekit.nn.StackedAutoencoder` for
-        ``architecture="dense"``.
+        The trained autoencoder: a :class:`~aekit.nn.StackedAutoencoder` for
+        ``architecture="dense"``, a :class:`~aekit.nn.ConvAutoencoder` for ``"conv"``, a
+        :class:`~aekit.nn.CustomAutoencoder` around copies of ``encoder`` and ``decoder``.
+    image_shape_ : tuple of int or None
+        (channels, height, width) of the images the model was fitted on; None for rows
+        without an image shape.
     history_ : list of dict
         One record per epoch (and per phase).
     n_features_in_ : int
@@ -42,8 +58,17 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     hidden_layer_sizes: tuple = HIDDEN_LAYER_SIZES.field((300, 150), kw_only=False)
     architecture: str = Param(
-        Options(*AUTOENCODER_FAMILIES), "The model family: 'dense' is a symmetric multilayer perceptron."
+        Options(*AUTOENCODER_FAMILIES),
+        "The model family: 'dense' is a symmetric multilayer perceptron; 'conv' strided "
+        "convolutions (channels), then the dense layers of hidden_layer_sizes, and their mirror "
+        "image (transposed convolutions).",
     ).field("dense")
+    image_shape: tuple | None = IMAGE_SHAPE.field(None)
+    channels: tuple = CHANNELS.field((32, 64))
+    kernel_size: int = KERNEL_SIZE.field(3)
+    batch_norm: bool = BATCH_NORM.field(False)
+    encoder: object = ENCODER.field(None)
+    decoder: object = DECODER.field(None)
     activation: str = ACTIVATION.field("elu")
     code_activation: str | None = Param(
         Maybe(Options(*ACTIVATIONS)), "Activation of the coding layer; None uses activation."
@@ -78,8 +103,11 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     learning_rate: float = LEARNING_RATE.field(0.01)
 
     # -- fitting -------------------------------------------------------------------------
+    _fitted_attributes = (*AekitEstimator._fitted_attributes, "image_shape_")
+
     def fit(self, X, y=None):
-        """Train on ``X`` of shape (n_samples, n_features); ``y`` is ignored. Returns self.
+        """Train on rows ``X`` (n_samples, n_features) or images (n, [channels,] height, width);
+        ``y`` is ignored. Returns self.
 
         With ``warm_start`` and a fitted network, training continues from its weights. When
         training fails (e.g. :class:`~aekit.engine.DivergenceError`), the fitted attributes
@@ -88,42 +116,97 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self._validate_params()
         plan = self._plan()
         warm = self.warm_start and is_fitted(self)
+        X, found_shape = images.to_rows(X)
+        images.check_shape(found_shape, self.image_shape, "image_shape")
         X = validate_data(self, X, dtype=np.float32, reset=not warm)
         if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
             raise ValueError("loss='bce' needs inputs in [0, 1]; scale X (e.g. MinMaxScaler) or use loss='mse'")
+        image_shape = found_shape or (None if self.image_shape is None else as_image_shape(self.image_shape))
+        if image_shape is not None and math.prod(image_shape) != X.shape[1]:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but image_shape {image_shape} holds {math.prod(image_shape)}"
+            )
         device, init_generator, generator = self._runtime(self.random_state)
-        family = FAMILIES[self.architecture]
-        config = family.from_params(self.get_params(deep=False), X.shape[1])
-        module = self._warm_module(config, device) if warm else family.module(config, init_generator).to(device)
+        if warm:
+            module = self._continued_module(X.shape[1], image_shape, device)
+        else:
+            module = self._build_module(X.shape[1], image_shape, init_generator).to(device)
         history = training.train_autoencoder(module, X, plan, generator=generator, callbacks=self.callbacks)
-        self.module_, self.history_ = module, (self.history_ if warm else []) + history
+        self.module_, self.image_shape_ = module, image_shape
+        self.history_ = (self.history_ if warm else []) + history
         self.n_iter_ = len(self.history_)
         return self
+
+    def _build_module(self, n_features: int, image_shape, generator):
+        """The untrained module: the architecture's, or your encoder and decoder."""
+        if self.encoder is not None:
+            output = "sigmoid" if self.loss == "bce" else "linear"
+            input_shape = image_shape or (n_features,)
+            return CustomAutoencoder.from_parts(self.encoder, self.decoder, input_shape, output, generator)
+        return FAMILIES[self.architecture].module(self._module_config(n_features, image_shape), generator)
+
+    def _module_config(self, n_features: int, image_shape):
+        """The network the parameters describe for ``n_features`` inputs."""
+        params = {**self.get_params(deep=False), "image_shape": image_shape}
+        return FAMILIES[self.architecture].from_params(params, n_features)
+
+    def _continued_module(self, n_features: int, image_shape, device):
+        """warm_start's copy of the fitted network, checked against the parameters."""
+        if self.encoder is not None:  # your own modules: no configuration to compare
+            return copy.deepcopy(self.module_).to(device)
+        return self._warm_module(self._module_config(n_features, image_shape), device)
+
+    def _family(self) -> str:
+        return "custom" if self.encoder is not None else self.architecture
 
     def _check_params_together(self) -> None:
         self._check_early_stopping()
         corruption.validate(self.corruption, self.corruption_level)
+        if (self.encoder is None) != (self.decoder is None):
+            raise InvalidParameterError("give encoder and decoder together (or neither)")
+        if self.architecture == "conv" and self.image_shape is not None:
+            try:
+                grid_sizes(self.image_shape, len(self.channels))
+            except ValueError as error:
+                raise InvalidParameterError(
+                    f"image_shape={self.image_shape!r} and channels={self.channels!r}: {error}"
+                ) from None
         if self.training == "layerwise":
-            if not FAMILIES[self.architecture].layerwise:
-                raise InvalidParameterError(
-                    f"training='layerwise' is not available for architecture={self.architecture!r}"
-                )
-            epochs = self.layerwise_epochs
-            if isinstance(epochs, (tuple, list)) and len(epochs) != self._depth():
-                raise InvalidParameterError(
-                    f"layerwise_epochs={epochs!r} has {len(epochs)} values, but hidden_layer_sizes="
-                    f"{self.hidden_layer_sizes!r} has {self._depth()} layers: give one value or one per layer"
-                )
-            if self.validation_fraction and not self.fine_tune_epochs:
-                raise InvalidParameterError(
-                    "validation_fraction (and patience) apply to end-to-end training and to "
-                    "fine-tuning; with training='layerwise' and fine_tune_epochs=0 they would be "
-                    "ignored: set fine_tune_epochs > 0 or validation_fraction=0"
-                )
+            self._check_layerwise()
+
+    def _check_layerwise(self) -> None:
+        family = FAMILIES[self._family()]
+        if not family.layerwise:
+            what = "your own encoder and decoder" if self.encoder is not None else f"architecture={self.architecture!r}"
+            raise InvalidParameterError(f"training='layerwise' is not available with {what}")
+        if self.layerwise_method not in family.layerwise_methods:
+            raise InvalidParameterError(
+                f"layerwise_method={self.layerwise_method!r} is not available for architecture="
+                f"{self.architecture!r}; it has {', '.join(map(repr, family.layerwise_methods))}"
+            )
+        epochs = self.layerwise_epochs
+        if isinstance(epochs, (tuple, list)) and len(epochs) != self._depth():
+            layers = f"hidden_layer_sizes={self.hidden_layer_sizes!r}"
+            if self.architecture == "conv":
+                layers = f"channels={self.channels!r} with {layers}"
+            raise InvalidParameterError(
+                f"layerwise_epochs={epochs!r} has {len(epochs)} values, but {layers} has {self._depth()} "
+                "layers: give one value or one per layer"
+            )
+        if self.validation_fraction and not self.fine_tune_epochs:
+            raise InvalidParameterError(
+                "validation_fraction (and patience) apply to end-to-end training and to "
+                "fine-tuning; with training='layerwise' and fine_tune_epochs=0 they would be "
+                "ignored: set fine_tune_epochs > 0 or validation_fraction=0"
+            )
 
     def _depth(self) -> int:
-        sizes = self.hidden_layer_sizes
-        return len(sizes) if isinstance(sizes, (tuple, list)) else 1
+        """Layers a layer-wise training has phases for: the convolutions (conv), then the dense layers."""
+
+        def count(sizes) -> int:
+            return len(sizes) if isinstance(sizes, (tuple, list)) else 1
+
+        return count(self.hidden_layer_sizes) + (count(self.channels) if self.architecture == "conv" else 0)
 
     def _plan(self) -> training.Plan:
         """How :func:`aekit.training.train_autoencoder` trains this estimator's module."""
@@ -155,7 +238,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     # -- using the fitted model ----------------------------------------------------------
     def transform(self, X) -> np.ndarray:
-        """Codes of the coding layer, shape (n_samples, n_codes)."""
+        """Codes of the coding layer, shape (n_samples, n_codes), for rows or images."""
         X = self._check(X)  # first: it raises NotFittedError before module_ is looked up
         return self._apply(self.module_.encode, X)
 
@@ -165,9 +248,10 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return self._apply(self.module_.decode, self._check_codes(X))
 
     def reconstruct(self, X) -> np.ndarray:
-        """``inverse_transform(transform(X))`` in one pass, without corruption."""
-        X = self._check(X)
-        return self._apply(self.module_, X)
+        """``inverse_transform(transform(X))`` in one pass, without corruption, in the shape of
+        ``X`` (images stay images)."""
+        rows = self._check(X)
+        return images.like_input(self._apply(self.module_, rows), X)
 
     def score(self, X, y=None) -> float:
         """Negative mean squared reconstruction error (higher is better, as scikit-learn wants)."""
@@ -179,7 +263,10 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return int(self.module_.n_codes)
 
     def _check(self, X) -> np.ndarray:
+        """``X`` as float32 rows, checked against what the model was fitted on."""
         check_is_fitted(self)
+        X, found_shape = images.to_rows(X)
+        images.check_shape(found_shape, getattr(self, "image_shape_", None), "the image shape of the fitted model")
         return validate_data(self, X, dtype=np.float32, reset=False)
 
     def _check_codes(self, Z) -> np.ndarray:

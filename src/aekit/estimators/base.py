@@ -129,8 +129,9 @@ class AekitEstimator(BaseEstimator):
         inner = self.component(name)
         if isinstance(value, FrozenEstimator) or prefit is True or (prefit == "auto" and is_fitted(inner)):
             check_is_fitted(inner, msg=f"prefit={prefit!r} needs a fitted {name}; fit it first or pass prefit=False")
-            if inner.n_features_in_ != X.shape[1]:
-                raise ValueError(f"the {name} was fitted on {inner.n_features_in_} features, X has {X.shape[1]}")
+            n_features = int(np.prod(X.shape[1:]))  # images count their pixels
+            if inner.n_features_in_ != n_features:
+                raise ValueError(f"the {name} was fitted on {inner.n_features_in_} features, X has {n_features}")
             return inner
         inner = clone(inner)
         own = inner.get_params(deep=False)

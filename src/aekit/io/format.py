@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from torch import nn
 
 from .. import params as params_
 from ..estimators.base import ESTIMATORS, unwrap
+from ..nn import FAMILIES
+from ..nn.custom import describe_part
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +57,26 @@ def params_to_json(params: dict, cls: type) -> tuple[dict, list[str]]:
                 f"{name} was a {type(value).__name__}; saved as its parameters "
                 "(it loads unfitted: the fitted layers are in the model's weights)"
             )
+        elif isinstance(value, nn.Module) or callable(value):  # your own encoder or decoder
+            out[name], note = _part_to_json(value, name)
+            notes += [note] if note else []
         else:
             out[name] = to_json(value, f"parameter {name!r}")
     return out, notes
+
+
+def _part_to_json(value, name: str) -> tuple[dict, str | None]:
+    """A module (or factory) parameter: a registered family's module by its configuration (it
+    loads rebuilt, with fresh weights); anything else by its name alone (never imported)."""
+    if isinstance(value, nn.Module):
+        part = describe_part(value)
+        if "family" in part:
+            return {"__module__": part}, None
+        what = f"a {part['class']}"
+    else:
+        part = {"class": f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"}
+        what = f"the factory {part['class']}"
+    return {"__module__": part}, f"{name} was {what}; load the model with modules={{{name!r}: ...}}"
 
 
 def _estimator_to_json(value, name: str) -> dict:
@@ -71,16 +91,43 @@ def _estimator_to_json(value, name: str) -> dict:
     return {"__estimator__": kind, "params": params}
 
 
-def param_from_json(value, file: Path):
-    """Undo the JSON forms of parameters: lists were tuples, tagged objects were estimators."""
+def param_from_json(value, file: Path, modules: dict, name: str = ""):
+    """Undo the JSON forms of parameters: lists were tuples, tagged objects were estimators or
+    modules; ``modules`` gives your own modules by parameter name (at any depth)."""
     if isinstance(value, list):
         return tuple(value)
     if isinstance(value, dict) and set(value) == {"__estimator__", "params"}:
         cls = estimator_class(value["__estimator__"], file)
         if not isinstance(value["params"], dict):
             raise ValueError(f"the parameters of a {cls.__name__} should be an object, got {value['params']!r}")
-        return cls(**{k: param_from_json(v, file) for k, v in value["params"].items()})
+        return cls(**{k: param_from_json(v, file, modules, k) for k, v in value["params"].items()})
+    if isinstance(value, dict) and set(value) == {"__module__"}:
+        return _part_from_json(value["__module__"], file, modules, name)
     return value
+
+
+def _part_from_json(part: dict, file: Path, modules: dict, name: str):
+    if name in modules:
+        return modules[name]
+    if part.get("family") in FAMILIES:
+        family = FAMILIES[part["family"]]
+        return family.module(family.config.from_dict(part["config"]))
+    raise error(
+        file,
+        f"the model's {name} is your own module ({part.get('class', part.get('family'))}), which aekit does not "
+        "import from a file: pass your modules, aekit.io.load(path, modules={'encoder': ..., 'decoder': ...}) "
+        "(instances or factories of the same architecture; the weights come from the model directory)",
+    )
+
+
+def fitted_to_json(value, what: str):
+    """A learned attribute as JSON. A fitted estimator inside (a detector's ``autoencoder_``)
+    is its class, parameters and own learned attributes; its module is the model's."""
+    if isinstance(value, BaseEstimator):
+        params, _ = params_to_json(value.get_params(deep=False), type(value))
+        fitted = {a: fitted_to_json(getattr(value, a), a) for a in value._fitted_attributes if hasattr(value, a)}
+        return {"__estimator__": type(value).__name__, "params": params, "fitted": fitted}
+    return to_json(value, what)
 
 
 def to_json(value, what: str):

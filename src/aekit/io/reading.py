@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,23 +13,39 @@ import safetensors.torch
 import torch
 
 from .. import engine
-from ..nn import FAMILIES
+from ..nn import FAMILIES, CustomAutoencoder
 from . import compat
-from .format import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE, error, estimator_class, param_from_json
+from .format import (
+    CONFIG_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    WEIGHTS_FILE,
+    ModelFileError,
+    error,
+    estimator_class,
+    param_from_json,
+)
 
 logger = logging.getLogger(__name__)
 
 _REQUIRED_KEYS = ("estimator", "params", "family", "module", "fitted")
 # the dtypes safetensors headers name, as torch's
-_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,  # batch norm counts its batches
+}
 # JSON has no arrays of objects: these attributes need their type back after loading
 _FITTED_FROM_JSON = {
     "feature_names_in_": lambda names: np.asarray(names, dtype=object),
     "classes_": np.asarray,
+    "image_shape_": lambda shape: None if shape is None else tuple(shape),
 }
 
 
-def load(path):
+def load(path, *, modules: dict | None = None):
     """Read an estimator written by :func:`aekit.io.save`.
 
     The module is put on the device the saved ``device`` parameter resolves to. When that is
@@ -40,6 +57,12 @@ def load(path):
     ----------
     path : str or os.PathLike
         A model directory.
+    modules : dict, optional
+        Your own modules by parameter name, ``{"encoder": ..., "decoder": ...}`` (instances or
+        factories of the architecture the model was trained with), for a model trained with
+        modules that are not registered families (:data:`aekit.nn.FAMILIES`): their weights
+        are in the directory, but their code is not, and aekit never imports code named in a
+        file. The given modules are copied; their weights are replaced by the saved ones.
 
     Returns
     -------
@@ -65,23 +88,35 @@ def load(path):
     except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a format-1 config of odd shape
         raise error(config_file, f"is not a valid format-1 config ({type(exc).__name__}: {exc})") from exc
     _check_keys(config, config_file)
-    estimator = _estimator_from_params(config, config_file)
-    module = _module_from_config(config, path / WEIGHTS_FILE, stored["format_version"])
-    estimator.module_ = module.to(_load_device(estimator.get_params(deep=False).get("device", "auto"))).eval()
-    _set_fitted(estimator, config["fitted"], config_file)
+    modules = dict(modules or {})
+    estimator = _estimator_from_params(config, config_file, modules)
+    module = _module_from_config(config, path / WEIGHTS_FILE, stored["format_version"], modules)
+    module = module.to(_load_device(estimator.get_params(deep=False).get("device", "auto"))).eval()
+    try:
+        _set_fitted(estimator, config["fitted"], module, config_file, modules)
+    except ModelFileError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise error(config_file, f"'fitted' does not match the network: {exc}") from exc
     return estimator
 
 
-def _set_fitted(estimator, fitted: dict, file: Path) -> None:
-    """The learned attributes, checked against the network (a wrong ``classes_`` would load and
-    fail later, at predict time)."""
-    try:
-        for attr, value in fitted.items():
-            if attr in estimator._fitted_attributes:  # names a newer aekit might add are not ours to set
-                setattr(estimator, attr, _FITTED_FROM_JSON.get(attr, lambda v: v)(value))
-        estimator._check_fitted()
-    except (TypeError, ValueError) as exc:
-        raise error(file, f"'fitted' does not match the network: {exc}") from exc
+def _set_fitted(estimator, fitted: dict, module, file: Path, modules: dict) -> None:
+    """The module and learned attributes, checked against the network (a wrong ``classes_``
+    would load and fail later, at predict time); a fitted estimator inside (tagged
+    ``__estimator__``) gets the same module."""
+    estimator.module_ = module
+    for attr, value in fitted.items():
+        if attr not in estimator._fitted_attributes:  # names a newer aekit might add are not ours to set
+            continue
+        if isinstance(value, dict) and "__estimator__" in value:
+            inner = param_from_json({k: value[k] for k in ("__estimator__", "params")}, file, modules)
+            _set_fitted(inner, value.get("fitted", {}), module, file, modules)
+            value = inner
+        else:
+            value = _FITTED_FROM_JSON.get(attr, lambda v: v)(value)
+        setattr(estimator, attr, value)
+    estimator._check_fitted()
 
 
 def _read_config(file: Path) -> dict:
@@ -121,36 +156,54 @@ def _check_keys(config: dict, file: Path) -> None:
         )
 
 
-def _estimator_from_params(config: dict, file: Path):
+def _estimator_from_params(config: dict, file: Path, modules: dict):
     cls = estimator_class(config["estimator"], file)
     try:
-        params = {name: param_from_json(v, file) for name, v in config["params"].items()}
+        params = {name: param_from_json(v, file, modules, name) for name, v in config["params"].items()}
         estimator = cls().set_params(**params)
         estimator._validate_params()  # the types and ranges a fit would check, before anything is built
+    except ModelFileError:
+        raise
     except (TypeError, ValueError) as exc:
         raise error(file, f"has parameters this aekit does not accept: {exc}") from exc
     return estimator
 
 
-def _module_from_config(config: dict, weights: Path, format_version: int) -> torch.nn.Module:
+def _module_from_config(config: dict, weights: Path, format_version: int, modules: dict) -> torch.nn.Module:
     """The module, built only after the weight file's names and shapes match its config."""
     family = FAMILIES[config["family"]]
     try:
         module_config = family.config.from_dict(config["module"])
     except (TypeError, ValueError) as exc:
         raise error(weights.with_name(CONFIG_FILE), f"'module' is not a valid {family.config.__name__}: {exc}") from exc
+    if modules and family.module is not CustomAutoencoder:
+        raise error(
+            weights.with_name(CONFIG_FILE),
+            f"modules= is for models with your own modules, not a {config['family']!r} model",
+        )
+    # your own parts are built from what you passed
+    build = partial(family.module, module_config, **({"parts": modules} if modules else {}))
     try:
         with torch.device("meta"):  # shapes only: nothing is allocated for a config that lies
-            expected = family.module(module_config).state_dict()
+            expected = _built(build, weights).state_dict()
+    except ModelFileError:
+        raise
     except (RuntimeError, TypeError, ValueError, OverflowError) as exc:  # e.g. sizes beyond any memory
         raise error(weights.with_name(CONFIG_FILE), f"'module' describes no buildable network: {exc}") from exc
     state = _read_weights(weights, expected, format_version)
     # the module initialises its weights (overwritten next); loading must not move the
     # caller's global random stream
     with torch.random.fork_rng(devices=[]):
-        module = family.module(module_config)
+        module = build()
     module.load_state_dict(state, strict=True)
     return module
+
+
+def _built(build, weights: Path) -> torch.nn.Module:
+    try:
+        return build()
+    except ValueError as exc:  # e.g. your own module, not passed
+        raise error(weights.with_name(CONFIG_FILE), str(exc)) from exc
 
 
 def _read_weights(file: Path, expected: dict, format_version: int) -> dict:

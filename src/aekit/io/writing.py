@@ -17,8 +17,8 @@ from .format import (
     FORMAT_VERSION,
     WEIGHTS_FILE,
     estimator_class,
+    fitted_to_json,
     params_to_json,
-    to_json,
 )
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def _config(estimator, name: str) -> dict:
 
     params, notes = params_to_json(estimator.get_params(deep=False), type(estimator))
     fitted = {
-        attr: to_json(getattr(estimator, attr), attr)
+        attr: fitted_to_json(getattr(estimator, attr), attr)
         for attr in estimator._fitted_attributes
         if hasattr(estimator, attr)
     }

@@ -2,6 +2,8 @@
 
 from .activations import ACTIVATIONS, make_activation
 from .classifier import ClassifierConfig, EncoderClassifier
+from .conv import ConvAutoencoder, ConvConfig
+from .custom import CustomAutoencoder, CustomConfig
 from .encoder import DenseEncoder
 from .families import AUTOENCODER_FAMILIES, FAMILIES, Family, family_of
 from .layers import TiedLinear
@@ -11,6 +13,10 @@ __all__ = [
     "ACTIVATIONS",
     "AUTOENCODER_FAMILIES",
     "ClassifierConfig",
+    "ConvAutoencoder",
+    "ConvConfig",
+    "CustomAutoencoder",
+    "CustomConfig",
     "DenseEncoder",
     "EncoderClassifier",
     "FAMILIES",

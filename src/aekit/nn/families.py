@@ -9,6 +9,7 @@ model directory and rebuilds the module from this table.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 from torch import nn
 
 from .classifier import ClassifierConfig, EncoderClassifier
+from .conv import ConvAutoencoder, ConvConfig, as_image_shape
+from .custom import CustomAutoencoder, CustomConfig
 from .stacked import StackedAutoencoder, StackedConfig
 
 
@@ -35,12 +38,15 @@ class Family:
     layerwise : bool
         Whether greedy layer-wise training applies (the module has ``encode_layer``,
         ``decode_layer``, ``layer_parameters`` and ``reconstruction_loss(..., layer=k)``).
+    layerwise_methods : tuple of str
+        The layer-wise methods that apply ("separate" builds shallow dense autoencoders).
     """
 
     module: type[nn.Module]
     config: type
     from_params: Callable[[Mapping[str, Any], int], Any] | None = None
     layerwise: bool = False
+    layerwise_methods: tuple[str, ...] = ("phases", "separate")
 
 
 def _dense_config(params: Mapping[str, Any], n_features: int) -> StackedConfig:
@@ -55,9 +61,35 @@ def _dense_config(params: Mapping[str, Any], n_features: int) -> StackedConfig:
     )
 
 
+def _conv_config(params: Mapping[str, Any], n_features: int) -> ConvConfig:
+    if params["image_shape"] is None:
+        raise ValueError(
+            "architecture='conv' needs the shape of the images: set image_shape (e.g. (1, 28, 28)) "
+            "or pass X as images, a 4-D array (n, channels, height, width)"
+        )
+    shape = as_image_shape(params["image_shape"])
+    if math.prod(shape) != n_features:
+        raise ValueError(f"X has {n_features} features, but image_shape {shape} holds {math.prod(shape)} values")
+    sizes = params["hidden_layer_sizes"]
+    return ConvConfig(
+        image_shape=shape,
+        channels=params["channels"],
+        hidden_sizes=sizes if isinstance(sizes, tuple) else (sizes,),
+        kernel_size=params["kernel_size"],
+        batch_norm=bool(params["batch_norm"]),
+        activation=params["activation"],
+        output_activation="sigmoid" if params["loss"] == "bce" else "linear",
+        tied=bool(params["tied"]),
+        code_activation=params["code_activation"],
+    )
+
+
 FAMILIES: dict[str, Family] = {
     "dense": Family(StackedAutoencoder, StackedConfig, _dense_config, layerwise=True),
+    "conv": Family(ConvAutoencoder, ConvConfig, _conv_config, layerwise=True, layerwise_methods=("phases",)),
     "classifier": Family(EncoderClassifier, ClassifierConfig),
+    # your own encoder and decoder (the estimators' encoder= and decoder=): never chosen by name
+    "custom": Family(CustomAutoencoder, CustomConfig),
 }
 AUTOENCODER_FAMILIES = tuple(name for name, family in FAMILIES.items() if family.from_params)
 

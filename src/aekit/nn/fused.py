@@ -33,6 +33,14 @@ def _linear(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, transpose
     return torch.addmm(bias, h, weight if transposed else weight.t())
 
 
+def reconstruction_value(out: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
+    """Mean ``"mse"`` of ``out``, or mean ``"bce"`` with ``out`` as logits: the loss every module
+    of :mod:`aekit.nn` computes (``aekit.losses.reconstruction`` outside it)."""
+    if loss == "mse":
+        return torch.nn.functional.mse_loss(out, target)
+    return torch.nn.functional.binary_cross_entropy_with_logits(out, target)
+
+
 class FusedReconstructionLoss(torch.autograd.Function):
     """``loss(chain(x), target)`` for a chain of :class:`LayerSpec`; ``loss`` is ``"mse"`` or
     ``"bce"`` (with logits: the last layer's activation must then be ``"linear"``)."""
@@ -43,11 +51,7 @@ class FusedReconstructionLoss(torch.autograd.Function):
         for spec in specs:  # h_k = act(h_{k-1} W^T + b)
             z = _linear(outputs[-1], tensors[spec.weight], tensors[spec.bias], spec.transposed)
             outputs.append(activation(spec.activation).forward(z))
-        out = outputs[-1]
-        if loss == "mse":
-            value = torch.nn.functional.mse_loss(out, target)
-        else:
-            value = torch.nn.functional.binary_cross_entropy_with_logits(out, target)
+        value = reconstruction_value(outputs[-1], target, loss)
         ctx.specs, ctx.loss = specs, loss
         ctx.save_for_backward(target, *outputs, *tensors)
         return value

@@ -13,6 +13,7 @@ from .config import DictConfig
 from .encoder import DenseEncoder, EncoderLayers, he_normal_
 from .fused import LayerSpec, fused_reconstruction_loss
 from .layers import TiedLinear
+from .mirrored import MirroredLayers
 
 
 @dataclass
@@ -38,7 +39,7 @@ class StackedConfig(EncoderLayers, DictConfig):
         return self.output_activation if k == 1 else self.layer_activation(k - 1)
 
 
-class StackedAutoencoder(nn.Module):
+class StackedAutoencoder(MirroredLayers, nn.Module):
     """Symmetric MLP autoencoder: inputs -> hidden 1 ... coding ... -> outputs.
 
     ``encoder`` is a :class:`~aekit.nn.DenseEncoder`; ``decoders[k-1]`` is the mirror of
@@ -65,27 +66,9 @@ class StackedAutoencoder(nn.Module):
                 he_normal_(layer.weight, generator)
             nn.init.zeros_(layer.bias)
 
-    @property
-    def depth(self) -> int:
-        return self.config.depth
-
-    @property
-    def n_codes(self) -> int:
-        """Width of the coding layer."""
-        return self.config.hidden_sizes[-1]
-
     def encode(self, x: torch.Tensor, depth: int | None = None) -> torch.Tensor:
         """Output of encoder layer ``depth`` (default: the coding layer). ``depth=0`` is ``x``."""
         return self.encoder(x, depth)  # (B, n_inputs) -> (B, n_depth)
-
-    def decode(self, z: torch.Tensor, *, logits: bool = False) -> torch.Tensor:
-        """Map codes back to inputs; ``logits=True`` skips the output activation (for BCE)."""
-        for k in range(self.depth, 0, -1):
-            z = self.decode_layer(z, k, logits=logits and k == 1)  # (B, n_k) -> (B, n_{k-1})
-        return z
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
 
     # -- the views a layer-wise phase needs ------------------------------------------------
     def encode_layer(self, h: torch.Tensor, k: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from ..files import write_bytes_atomic
+from .anomaly import error_histogram, error_maps, roc_curve
 from .curves import label_budget, loss_curves
 from .images import (
     activation_maximization_grid,
@@ -34,6 +35,9 @@ __all__ = [
     "latent_maps",
     "loss_curves",
     "label_budget",
+    "error_maps",
+    "error_histogram",
+    "roc_curve",
     "figure_to_png_bytes",
     "save_figure",
 ]
