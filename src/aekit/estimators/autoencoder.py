@@ -4,9 +4,7 @@ transformer."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_array
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from .. import corruption, training
 from ..engine import BATCH_SIZE, EPOCHS, LEARNING_RATE
@@ -15,12 +13,13 @@ from ..nn import ACTIVATIONS, AUTOENCODER_FAMILIES, FAMILIES
 from ..objectives import CORRUPTION, CORRUPTION_LEVEL, L2, LOSS, Objective
 from ..params import Flag, InvalidParameterError, Maybe, Options, Param, PerLayer
 from .base import ACTIVATION, HIDDEN_LAYER_SIZES, AekitEstimator, TrainingParams, estimator
+from .codes import CodesTransformer
 
 TRAINING_MODES = ("end_to_end", "layerwise")
 
 
 @estimator
-class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingParams, AekitEstimator):
+class AutoencoderTransformer(CodesTransformer, TrainingParams, AekitEstimator):
     """Stacked (optionally tied, denoising) autoencoder as a scikit-learn transformer.
 
     ``transform`` gives the codes of the coding layer, ``inverse_transform`` maps codes back
@@ -146,44 +145,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return training.Plan(objective, layerwise=layerwise, fine_tune=fine_tune, verbose=bool(self.verbose))
 
     # -- using the fitted model ----------------------------------------------------------
-    def transform(self, X) -> np.ndarray:
-        """Codes of the coding layer, shape (n_samples, n_codes)."""
-        X = self._check(X)  # first: it raises NotFittedError before module_ is looked up
-        return self._apply(self.module_.encode, X)
-
-    def inverse_transform(self, X) -> np.ndarray:
-        """Decode codes back to the input space."""
-        check_is_fitted(self)
-        return self._apply(self.module_.decode, self._check_codes(X))
-
-    def reconstruct(self, X) -> np.ndarray:
-        """``inverse_transform(transform(X))`` in one pass, without corruption."""
-        X = self._check(X)
-        return self._apply(self.module_, X)
-
     def score(self, X, y=None) -> float:
         """Negative mean squared reconstruction error (higher is better, as scikit-learn wants)."""
         X = self._check(X)
         return -float(np.mean((self._apply(self.module_, X) - X) ** 2))
-
-    @property
-    def _n_features_out(self) -> int:
-        return int(self.module_.n_codes)
-
-    def _check(self, X) -> np.ndarray:
-        check_is_fitted(self)
-        return validate_data(self, X, dtype=np.float32, reset=False)
-
-    def _check_codes(self, Z) -> np.ndarray:
-        Z = check_array(Z, dtype=np.float32)
-        if Z.shape[1] != self._n_features_out:
-            raise ValueError(
-                f"codes have {Z.shape[1]} features, but the coding layer of "
-                f"{type(self).__name__} has {self._n_features_out}"
-            )
-        return Z
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        return tags
