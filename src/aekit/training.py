@@ -1,5 +1,6 @@
-"""The three ways aekit trains an autoencoder, each a call of the one engine
-(:func:`aekit.engine.fit`): end-to-end, greedy layer-wise phases, and fine-tuning after them.
+"""The ways aekit trains an autoencoder, each a call of the one engine
+(:func:`aekit.engine.fit`): end-to-end, greedy layer-wise phases, fine-tuning after them, and a
+variational autoencoder by its ELBO.
 
 An autoencoder module here is any module of a registered family
 (:data:`aekit.nn.FAMILIES`): it has ``encode(x)``, ``decode(z, logits=False)``,
@@ -19,6 +20,7 @@ from torch import nn
 from . import engine
 from .layerwise import Callback, LayerwiseConfig, steps_so_far, train_layerwise
 from .objectives import Objective, clean_reconstruction, reconstruction_objective
+from .variational import KLWeight, elbo_objective
 
 
 @dataclass(frozen=True)
@@ -118,3 +120,31 @@ def fine_tune(module: nn.Module, X, *, config: engine.TrainConfig, **kwargs) -> 
     """End-to-end training of a stack after its layer-wise phases, recorded as "fine-tune";
     ``kwargs`` are :func:`train_end_to_end`'s."""
     return train_end_to_end(module, X, config=dataclasses.replace(config, phase="fine-tune"), **kwargs)
+
+
+def train_variational(
+    module: nn.Module,
+    data,
+    *,
+    beta: float,
+    warmup_epochs: int,
+    config: engine.TrainConfig,
+    generator: torch.Generator,
+    callbacks: Sequence[Callback] = (),
+) -> list[dict]:
+    """Train a :class:`~aekit.nn.DenseVAE` on ``data`` (an array, a tensor or a source such as
+    :class:`~aekit.engine.DynamicBinarized`) by maximising its ELBO with the KL term weighted by
+    ``beta``, warmed up linearly over ``warmup_epochs``. The validation loss is the same
+    objective at the full weight ``beta``."""
+    kl_weight = KLWeight(beta, warmup_epochs)
+    validation = elbo_objective(module, KLWeight(beta, 0), generator)
+    return engine.fit(
+        module,
+        elbo_objective(module, kl_weight, generator),
+        data,
+        params=list(module.parameters()),
+        config=config,
+        generator=generator,
+        eval_fn=lambda batch: validation(batch)[0],
+        callbacks=[kl_weight, *callbacks],
+    )

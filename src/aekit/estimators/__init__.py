@@ -3,6 +3,7 @@
 from .autoencoder import TRAINING_MODES, AutoencoderTransformer
 from .base import ESTIMATORS, AekitEstimator
 from .classifier import UNLABELLED, PretrainedClassifier
+from .variational import VariationalAutoencoder
 
 __all__ = [
     "AekitEstimator",
@@ -11,4 +12,5 @@ __all__ = [
     "PretrainedClassifier",
     "TRAINING_MODES",
     "UNLABELLED",
+    "VariationalAutoencoder",
 ]

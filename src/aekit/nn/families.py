@@ -17,6 +17,7 @@ from torch import nn
 
 from .classifier import ClassifierConfig, EncoderClassifier
 from .stacked import StackedAutoencoder, StackedConfig
+from .variational import DenseVAE, VAEConfig
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ def _dense_config(params: Mapping[str, Any], n_features: int) -> StackedConfig:
 FAMILIES: dict[str, Family] = {
     "dense": Family(StackedAutoencoder, StackedConfig, _dense_config, layerwise=True),
     "classifier": Family(EncoderClassifier, ClassifierConfig),
+    "variational": Family(DenseVAE, VAEConfig),
 }
 AUTOENCODER_FAMILIES = tuple(name for name, family in FAMILIES.items() if family.from_params)
 
