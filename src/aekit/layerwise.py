@@ -34,7 +34,7 @@ from . import engine
 from .engine import BATCH_SIZE, EPOCHS, LEARNING_RATE
 from .nn import StackedAutoencoder, StackedConfig
 from .nn.config import DictConfig
-from .objectives import CORRUPTION, CORRUPTION_LEVEL, L2, reconstruction_objective
+from .objectives import CORRUPTION, CORRUPTION_LEVEL, L2, CodePenalties, dense_coding, reconstruction_objective
 from .params import InvalidParameterError, Options, Param
 
 logger = logging.getLogger(__name__)
@@ -155,6 +155,7 @@ def train_layerwise(
     *,
     config: LayerwiseConfig,
     loss: str,
+    penalties: CodePenalties,
     generator: torch.Generator,
     verbose: bool = False,
     callbacks: Sequence[Callback] = (),
@@ -172,6 +173,8 @@ def train_layerwise(
     loss : {"mse", "bce"}
         The model's reconstruction loss: phase 1's (it reconstructs ``X``); inner phases
         reconstruct hidden activations with MSE.
+    penalties : CodePenalties
+        Penalties on each phase's coding layer (the layer it trains).
     generator : torch.Generator
         On the training device; seeds batch order and noise of every phase.
     verbose : bool
@@ -188,7 +191,7 @@ def train_layerwise(
     """
     phases = config.phases(module.depth)
     X = engine.as_tensor(X, next(module.parameters()).device)
-    run = _Run(config.batch_size, loss, generator, verbose, tuple(callbacks), config.step_count, len(X))
+    run = _Run(config.batch_size, loss, penalties, generator, verbose, tuple(callbacks), config.step_count, len(X))
     history = (_train_phases if config.method == "phases" else _train_separate)(module, X, phases, run)
     module.eval()
     return history
@@ -200,6 +203,7 @@ class _Run:
 
     batch_size: int
     loss: str
+    penalties: CodePenalties
     generator: torch.Generator
     verbose: bool
     callbacks: tuple
@@ -321,6 +325,8 @@ def train_layer(
         corruption_level=phase.corruption_level,
         generator=run.generator,
         criterion=lambda noisy, clean: model.reconstruction_loss(noisy, clean, loss, k),
+        coding=dense_coding(model, k, logits=logits, generator=run.generator),
+        penalties=run.penalties,
     )
     config = engine.TrainConfig(
         epochs=phase.epochs,

@@ -19,7 +19,7 @@ from torch import nn
 
 from . import engine
 from .layerwise import Callback, LayerwiseConfig, steps_so_far, train_layerwise
-from .objectives import Objective, clean_reconstruction, reconstruction_objective
+from .objectives import Objective, clean_reconstruction, dense_coding, reconstruction_objective
 from .variational import KLWeight, elbo_objective
 
 
@@ -57,6 +57,7 @@ def train_autoencoder(
         X,
         config=plan.layerwise,
         loss=plan.objective.loss,
+        penalties=plan.objective.penalties,
         generator=generator,
         verbose=plan.verbose,
         callbacks=callbacks,
@@ -85,9 +86,9 @@ def train_end_to_end(
 ) -> list[dict]:
     """Train every parameter at once to reconstruct ``X`` from its (corrupted) self.
 
-    Reconstruction plus L2 over every weight matrix that is a parameter, with the objective's
-    corruption; the validation loss (when ``config.validation_fraction > 0``) is the clean
-    reconstruction.
+    Reconstruction plus L2 over every weight matrix that is a parameter, plus the objective's
+    penalties on the coding layer, with the objective's corruption; the validation loss (when
+    ``config.validation_fraction > 0``) is the clean reconstruction.
     """
     logits = objective.loss == "bce"
 
@@ -101,6 +102,8 @@ def train_end_to_end(
         corruption_level=objective.corruption_level,
         generator=generator,
         criterion=lambda noisy, clean: module.reconstruction_loss(noisy, clean, objective.loss),
+        coding=dense_coding(module, None, logits=logits, generator=generator),
+        penalties=objective.penalties,
     )
     return engine.fit(
         module,

@@ -10,7 +10,18 @@ from .. import corruption, training
 from ..engine import BATCH_SIZE, EPOCHS, LEARNING_RATE
 from ..layerwise import METHOD, STEP_COUNT, LayerwiseConfig
 from ..nn import ACTIVATIONS, AUTOENCODER_FAMILIES, FAMILIES
-from ..objectives import CORRUPTION, CORRUPTION_LEVEL, L2, LOSS, Objective
+from ..objectives import (
+    ACTIVITY_L1,
+    CONTRACTIVE_WEIGHT,
+    CORRUPTION,
+    CORRUPTION_LEVEL,
+    L2,
+    LOSS,
+    SPARSITY_TARGET,
+    SPARSITY_WEIGHT,
+    CodePenalties,
+    Objective,
+)
 from ..params import Flag, InvalidParameterError, Maybe, Options, Param, PerLayer
 from .base import ACTIVATION, HIDDEN_LAYER_SIZES, AekitEstimator, TrainingParams, estimator
 from .codes import CodesTransformer
@@ -55,6 +66,10 @@ class AutoencoderTransformer(CodesTransformer, TrainingParams, AekitEstimator):
     l2: float = L2.field(5e-4)
     corruption: str | None = CORRUPTION.field(None)
     corruption_level: float = CORRUPTION_LEVEL.field(0.1)
+    sparsity_target: float | None = SPARSITY_TARGET.field(None)
+    sparsity_weight: float = SPARSITY_WEIGHT.field(0.2)
+    activity_l1: float = ACTIVITY_L1.field(0.0)
+    contractive_weight: float = CONTRACTIVE_WEIGHT.field(0.0)
     training: str = Param(
         Options(*TRAINING_MODES),
         "Train the whole stack at once, or greedily one layer at a time (then fine-tune for fine_tune_epochs).",
@@ -95,6 +110,7 @@ class AutoencoderTransformer(CodesTransformer, TrainingParams, AekitEstimator):
     def _check_params_together(self) -> None:
         self._check_early_stopping()
         corruption.validate(self.corruption, self.corruption_level)
+        self._check_sparsity()
         if self.training == "layerwise":
             if not FAMILIES[self.architecture].layerwise:
                 raise InvalidParameterError(
@@ -113,13 +129,31 @@ class AutoencoderTransformer(CodesTransformer, TrainingParams, AekitEstimator):
                     "ignored: set fine_tune_epochs > 0 or validation_fraction=0"
                 )
 
+    def _check_sparsity(self) -> None:
+        """The KL sparsity penalty reads activations as firing rates in (0, 1): sigmoid codings,
+        and with layer-wise training every layer is a phase's coding layer."""
+        if self.sparsity_target is None:
+            return
+        coding = self.code_activation or self.activation
+        if coding != "sigmoid":
+            raise InvalidParameterError(
+                f"sparsity_target={self.sparsity_target} needs sigmoid codings (mean activations in (0, 1)), but "
+                f"the coding layer's activation is {coding!r}: set code_activation='sigmoid', or use activity_l1"
+            )
+        if self.training == "layerwise" and self._depth() > 1 and self.activation != "sigmoid":
+            raise InvalidParameterError(
+                f"sparsity_target with training='layerwise' applies to every phase's coding layer, so every "
+                f"hidden layer needs activation='sigmoid', not {self.activation!r}"
+            )
+
     def _depth(self) -> int:
         sizes = self.hidden_layer_sizes
         return len(sizes) if isinstance(sizes, (tuple, list)) else 1
 
     def _plan(self) -> training.Plan:
         """How :func:`aekit.training.train_autoencoder` trains this estimator's module."""
-        objective = Objective(self.loss, self.l2, self.corruption, self.corruption_level)
+        penalties = CodePenalties(self.sparsity_target, self.sparsity_weight, self.activity_l1, self.contractive_weight)
+        objective = Objective(self.loss, self.l2, self.corruption, self.corruption_level, penalties)
         if self.training == "end_to_end":
             return training.Plan(objective, end_to_end=self._train_config("train"))
         layerwise = LayerwiseConfig(
