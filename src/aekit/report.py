@@ -79,7 +79,19 @@ def _parameter_table(estimator) -> str:
 def _history_table(history: list[dict]) -> str:
     keys = [
         k
-        for k in ("phase", "epoch", "loss", "reconstruction", "l2", "val_loss", "seconds")
+        for k in (
+            "phase",
+            "epoch",
+            "loss",
+            "reconstruction",
+            "l2",
+            "sparsity",
+            "activity_l1",
+            "contractive",
+            "kl",
+            "val_loss",
+            "seconds",
+        )  # fmt: skip
         if any(k in r for r in history)
     ]
     head = "".join(f"<th>{k}</th>" for k in keys)
@@ -92,7 +104,7 @@ def _history_table(history: list[dict]) -> str:
 def _image_sections(estimator, data, options: ReportOptions, progress) -> list[Section]:
     """The figures that need the data as images."""
     shape, X_test, X_train = data.image_shape, data.X_test, data.X_train
-    module, depth = estimator.module_, estimator.module_.depth
+    module = estimator.module_
     sections = []
     progress.set_description("reconstructions")
     originals = X_test[: options.n_examples]
@@ -119,6 +131,9 @@ def _image_sections(estimator, data, options: ReportOptions, progress) -> list[S
         )
     )
     progress.update()
+    if not hasattr(module, "encode_layer"):  # a VAE: its codes are a posterior, not a layer of units
+        return sections
+    depth = module.depth
     progress.set_description("top activating")
     units = np.arange(min(options.n_units, module.config.hidden_sizes[-1]))
     indices, values = inspect.top_activating(module, X_train, depth, options.top_k)
@@ -206,16 +221,19 @@ def compute_sections(
     estimator, data, metrics: dict, options: ReportOptions, study: list[dict] | None = None
 ) -> list[Section]:
     """Every section of the report, in order; shows a progress bar when ``options.verbose``."""
+    from .report_generative import generative_sections
+
     has_images = data.image_shape is not None and len(data.X_test) > 0
     has_labels = data.y_test is not None and len(data.X_test) > 0
-    total = 2 + 4 * has_images + has_labels * (1 + options.probe) + (study is not None)
+    total = 3 + 4 * has_images + has_labels * (1 + options.probe) + (study is not None)
+    caption = (
+        "The evidence lower bound (ELBO) in nats per row (higher is better)."
+        if "train_elbo" in metrics
+        else "Mean squared reconstruction error per pixel (lower is better)."
+    )
     sections = [
         Section("Configuration", "The estimator's parameters.", html_body=_parameter_table(estimator)),
-        Section(
-            "Metrics",
-            "Mean squared reconstruction error per pixel (lower is better).",
-            html_body=_table(metrics),
-        ),
+        Section("Metrics", caption, html_body=_table(metrics)),
     ]
     with tqdm(total=total, disable=not options.verbose, desc="report", unit="part") as progress:
         progress.update(2)
@@ -229,6 +247,7 @@ def compute_sections(
         )
         if has_images:
             sections += _image_sections(estimator, data, options, progress)
+        sections += generative_sections(estimator, data, options, progress)
         if has_labels:
             sections.append(_latent_section(estimator.transform(data.X_test), data.y_test, options, progress))
             if options.probe:

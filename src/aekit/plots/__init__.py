@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from ..files import write_bytes_atomic
 from .curves import label_budget, loss_curves
+from .generative import activation_histogram, interpolation_strip, manifold_grid, sample_grid
 from .images import (
     activation_maximization_grid,
     image_grid,
@@ -34,6 +35,10 @@ __all__ = [
     "latent_maps",
     "loss_curves",
     "label_budget",
+    "activation_histogram",
+    "sample_grid",
+    "interpolation_strip",
+    "manifold_grid",
     "figure_to_png_bytes",
     "save_figure",
 ]
