@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -55,8 +56,9 @@ CONTRACTIVE_WEIGHT = Param(
 @dataclass(frozen=True)
 class Objective:
     """What an autoencoder minimises: its reconstruction ``loss`` ("mse" or "bce"), the L2
-    weight on its weight matrices, and the training-time input ``corruption`` (None,
-    "gaussian" or "masking") at ``corruption_level``. Values come checked from the estimator."""
+    weight on its weight matrices, the training-time input ``corruption`` (None, "gaussian" or
+    "masking") at ``corruption_level``, and the ``penalties`` on its codes. Values come checked
+    from the estimator."""
 
     loss: str
     l2: float
@@ -115,16 +117,14 @@ def dense_coding(module, layer: int | None, *, logits: bool, generator: torch.Ge
     closed form (:func:`aekit.losses.contractive_dense`); through deeper encoders it is the
     one-projection estimate (:func:`aekit.losses.jacobian_frobenius_estimate`)."""
     if layer is None:
-        encode, decode = module.encode, lambda h: module.decode(h, logits=logits)
+        encode, decode = module.encode, partial(module.decode, logits=logits)
+        coding_layer = 1 if module.depth == 1 else None  # the closed form needs a single layer
     else:
-        encode, decode = (
-            (lambda x: module.encode_layer(x, layer)),
-            (lambda h: module.decode_layer(h, layer, logits=logits)),
-        )
-    one_layer = layer if layer is not None else (1 if module.depth == 1 else None)
-    if one_layer is None:
-        return Coding(encode, decode, lambda x, h: losses.jacobian_frobenius_estimate(x, h, generator), True)
-    weight, name = module.encoder.layers[one_layer - 1].weight, module.config.layer_activation(one_layer)
+        encode, decode = partial(module.encode_layer, k=layer), partial(module.decode_layer, k=layer, logits=logits)
+        coding_layer = layer
+    if coding_layer is None:
+        return Coding(encode, decode, partial(losses.jacobian_frobenius_estimate, generator=generator), True)
+    weight, name = module.encoder.layers[coding_layer - 1].weight, module.config.layer_activation(coding_layer)
 
     def closed_form(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         derivative = activation(name).backward(torch.ones_like(h), h)  # s'(z), from the output
@@ -181,7 +181,8 @@ def reconstruction_objective(
 
 
 def _penalized_reconstruction(noisy, clean, loss: str, coding: Coding, penalties: CodePenalties):
-    """(reconstruction loss, {penalty name: weighted value}) of one batch through ``coding``."""
+    """(reconstruction loss, {penalty name: weighted value}) of one batch through ``coding``;
+    the penalties see the codes of the input the encoder gets, the corrupted one."""
     if penalties.contractive_weight and coding.needs_input_grad:
         noisy = noisy.detach().requires_grad_(True)  # the Jacobian is taken with respect to it
     codes = coding.encode(noisy)  # (B, n_inputs) -> (B, n_codes)

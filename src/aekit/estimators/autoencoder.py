@@ -1,5 +1,5 @@
-"""AutoencoderTransformer: a stacked (optionally tied, denoising) autoencoder as a scikit-learn
-transformer."""
+"""AutoencoderTransformer: a stacked (optionally tied, denoising, sparse, contractive)
+autoencoder as a scikit-learn transformer."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ TRAINING_MODES = ("end_to_end", "layerwise")
 
 @estimator
 class AutoencoderTransformer(CodesTransformer, TrainingParams, AekitEstimator):
-    """Stacked (optionally tied, denoising) autoencoder as a scikit-learn transformer.
+    """Stacked (optionally tied, denoising, sparse, contractive) autoencoder as a scikit-learn
+    transformer.
 
     ``transform`` gives the codes of the coding layer, ``inverse_transform`` maps codes back
     to inputs, ``score`` is the negative mean squared reconstruction error.
