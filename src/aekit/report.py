@@ -76,24 +76,13 @@ def _parameter_table(estimator) -> str:
     return f"<table><tr><th>parameter</th><th>value</th><th>meaning</th></tr>{rows}</table>"
 
 
+# the history's columns, in this order, where any record has them
+_HISTORY_KEYS = ("phase", "epoch", "loss", "reconstruction", "l2", "sparsity", "activity_l1", "contractive", "kl")
+_HISTORY_KEYS += ("val_loss", "seconds")
+
+
 def _history_table(history: list[dict]) -> str:
-    keys = [
-        k
-        for k in (
-            "phase",
-            "epoch",
-            "loss",
-            "reconstruction",
-            "l2",
-            "sparsity",
-            "activity_l1",
-            "contractive",
-            "kl",
-            "val_loss",
-            "seconds",
-        )  # fmt: skip
-        if any(k in r for r in history)
-    ]
+    keys = [k for k in _HISTORY_KEYS if any(k in r for r in history)]
     head = "".join(f"<th>{k}</th>" for k in keys)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(k, '')))}</td>" for k in keys) + "</tr>" for r in history

@@ -15,7 +15,7 @@ from ..params import Interval, InvalidParameterError, Options, Param
 from .base import ACTIVATION, HIDDEN_LAYER_SIZES, AekitEstimator, TrainingParams, estimator
 from .codes import CodesTransformer
 
-N_IMPORTANCE = Interval(int, 1)
+_COUNT = Interval(int, 1)  # how many samples: n_samples, n_importance
 _SCORE_SEED = 0  # the ELBO's one sample per row comes from this seed, so `score` repeats
 
 
@@ -117,7 +117,7 @@ class VariationalAutoencoder(CodesTransformer, TrainingParams, AekitEstimator):
         ``random_state`` (None, an int or a RandomState) seeds the draws.
         """
         check_is_fitted(self)
-        N_IMPORTANCE.check("n_samples", n_samples)
+        _COUNT.check("n_samples", n_samples)
         z = check_random_state(random_state).standard_normal((n_samples, self.latent_dim)).astype(np.float32)
         return self.inverse_transform(z)
 
@@ -149,7 +149,7 @@ class VariationalAutoencoder(CodesTransformer, TrainingParams, AekitEstimator):
         -------
         ndarray of shape (n_samples,), float64
         """
-        N_IMPORTANCE.check("n_importance", n_importance)
+        _COUNT.check("n_importance", n_importance)
         X = self._checked_inputs(X)
         generator = self._generator(int(check_random_state(random_state).randint(0, 2**31 - 1)))
         return self._apply(
