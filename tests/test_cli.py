@@ -226,3 +226,70 @@ def test_report_with_a_study_and_a_bad_study_file(tmp_path, capsys):
     study.write_text("{not json")
     assert main(["-q", "report", str(run), "--dataset", "digits", "--study", str(study), "--out", str(page)]) == 1
     assert "study.json" in capsys.readouterr().err
+
+
+# -- the variational autoencoder and generation ------------------------------------------------
+VAE_FAST = ["--model", "vae", "--hidden", "16", "--latent-dim", "2", "--epochs", "2", "--batch-size", "64"]
+
+
+def test_train_a_vae_then_generate_from_it(tmp_path, capsys):
+    out = tmp_path / "vae"
+    assert (
+        main(["-q", "train", "--dataset", "digits", *VAE_FAST, "--device", "cpu", "--seed", "0", "--out", str(out)])
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_elbo"] < 0 and metrics["test_elbo"] < 0 and "test_mse" not in metrics
+    model = io.load(out / "model")
+    assert isinstance(model, aekit.VariationalAutoencoder) and model.latent_dim == 2
+    for name in ("samples.png", "reconstructions.png", "loss.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    grid = tmp_path / "grid.png"
+    assert main(["-q", "generate", str(out), "--n", "9", "--out", str(grid), "--seed", "1"]) == 0
+    assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["-q", "generate", str(out / "model"), "--image-shape", "4,16", "--out", str(grid)]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", *VAE_FAST, "--sparsity-target", "0.1"], "--sparsity-target does not apply to --model vae"),
+        (["train", "--latent-dim", "3"], "--latent-dim does not apply to --model autoencoder"),
+        (["train", *VAE_FAST, "--preset", "book"], "--preset names AutoencoderTransformer settings"),
+        (["train", *VAE_FAST, "--beta", "-1"], "beta=-1.0 is not allowed"),
+        (["train", "--sparsity-target", "1.5"], "sparsity_target=1.5 is not allowed"),
+    ],
+)
+def test_model_flags_that_do_not_apply_fail_before_loading_data(argv, message, capsys, tmp_path):
+    assert main(["-q", *argv, "--dataset", "no-such-set", "--out", str(tmp_path / "o")]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_generate_needs_a_vae_and_an_image_shape_that_fits(tmp_path, capsys):
+    ae = tmp_path / "ae"
+    assert main(["-q", "train", "--dataset", "digits", *FAST, "--out", str(ae)]) == 0
+    assert main(["-q", "generate", str(ae), "--out", str(tmp_path / "g.png")]) == 1
+    assert "holds an estimator of class AutoencoderTransformer, which cannot generate" in capsys.readouterr().err
+    vae = tmp_path / "vae"
+    assert main(["-q", "train", "--dataset", "digits", *VAE_FAST, "--device", "cpu", "--out", str(vae)]) == 0
+    assert main(["-q", "generate", str(vae), "--image-shape", "5,5", "--out", str(tmp_path / "g.png")]) == 1
+    assert "--image-shape (5, 5) does not hold the model's 64 inputs" in capsys.readouterr().err
+
+
+def test_model_flags_of_two_tables_must_agree(tmp_path):
+    import argparse
+    import dataclasses
+
+    from aekit.cli.flags import add_model_flags
+    from aekit.params import Interval, Param
+
+    @dataclasses.dataclass
+    class One:
+        size: int = Param(Interval(int, 1), "A size.").field(1)
+
+    @dataclasses.dataclass
+    class Other:
+        size: int = Param(Interval(int, 0), "A size.").field(1)
+
+    with pytest.raises(TypeError, match="parameter 'size' of --model other differs"):
+        add_model_flags(argparse.ArgumentParser(), {"one": One, "other": Other})

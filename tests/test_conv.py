@@ -205,3 +205,23 @@ def test_a_shape_the_strides_cannot_reduce(X):
 def test_bad_conv_parameters(X, params, match):
     with pytest.raises(InvalidParameterError, match=match):
         conv_ae(**params).fit(X)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("training", ["end_to_end", "layerwise"])
+def test_code_penalties_train_a_conv_model_through_the_jacobian_estimate(training):
+    from aekit import datasets
+
+    X = datasets.load("digits").X_train[:96]
+    ae = AutoencoderTransformer(
+        architecture="conv",
+        image_shape=(1, 8, 8),
+        channels=(4,),
+        hidden_layer_sizes=(6,),
+        contractive_weight=0.01,
+        training=training,
+        layerwise_epochs=1,
+        epochs=1,
+        random_state=0,
+    ).fit(X)
+    assert all(r["contractive"] > 0 for r in ae.history_)

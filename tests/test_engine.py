@@ -385,3 +385,23 @@ def test_adam_start_step_makes_the_first_steps_larger_than_a_fresh_adams():
     started_move = (snapshot(started)[w] - before[w]).abs().max().item()
     assert fresh_move == pytest.approx(0.01, rel=1e-3)
     assert started_move == pytest.approx(0.01 * 0.1 / math.sqrt(0.001), rel=1e-3)
+
+
+def test_training_flushes_denormals_and_leaves_the_mode_off_afterwards():
+    model = StackedAutoencoder(StackedConfig(6, (3,), "elu", "linear", True, None), torch.Generator().manual_seed(0))
+    seen = []
+
+    def loss_fn(batch):
+        seen.append((torch.tensor([1e-39]) * 1.0).item())  # a denormal: 0 when flushed
+        return reconstruction_objective(model)(batch)
+
+    engine.fit(
+        model,
+        loss_fn,
+        torch.rand(8, 6),
+        params=list(model.parameters()),
+        config=train_config(epochs=1, batch_size=4),
+        generator=torch.Generator(),
+    )
+    assert seen == [0.0, 0.0]
+    assert (torch.tensor([1e-39]) * 1.0).item() > 0  # off again

@@ -10,6 +10,7 @@ from helpers import train_config
 
 from aekit.layerwise import LayerwiseConfig
 from aekit.nn import StackedAutoencoder, StackedConfig, fused
+from aekit.objectives import NO_PENALTIES
 from aekit.objectives import Objective as _Objective
 from aekit.training import Plan, train_autoencoder
 
@@ -37,7 +38,7 @@ LAYERWISE = dict(
 
 
 def Objective(loss="mse", l2=0.0, corruption=None, corruption_level=0.0):
-    return _Objective(loss, l2, corruption, corruption_level)
+    return _Objective(loss, l2, corruption, corruption_level, NO_PENALTIES)
 
 
 def train(module, X, *, seed=1, objective=None, callbacks=(), fine_tune_epochs=0, **config):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
 
-from aekit import AutoencoderTransformer, PretrainedClassifier, engine, params
+from aekit import AutoencoderTransformer, PretrainedClassifier, VariationalAutoencoder, engine, params
 from aekit.cli import build_parser
 from aekit.estimators import ESTIMATORS
 from aekit.estimators.outlier import Reconstructs, Smoothing
@@ -71,6 +71,8 @@ CASES += [
     ("AutoencoderTransformer", "corruption_level", {"corruption": "masking", "corruption_level": 1.0}),
     ("AutoencoderTransformer", "layerwise_epochs", {"training": "layerwise", "layerwise_epochs": (1, 2, 3)}),
     ("AutoencoderTransformer", "validation_fraction", {"training": "layerwise", "validation_fraction": 0.1}),
+    ("AutoencoderTransformer", "sparsity_target", {"sparsity_target": 0.1}),  # needs sigmoid codings
+    ("VariationalAutoencoder", "binarize", {"binarize": "dynamic", "likelihood": "gaussian"}),
     ("PretrainedClassifier", "n_layers", {"n_layers": 3}),
     ("PretrainedClassifier", "freeze", {"freeze": 3}),
     ("PretrainedClassifier", "prefit", {"prefit": True}),
@@ -89,7 +91,7 @@ def mnist_sized():
 @pytest.fixture
 def no_training(monkeypatch):
     """Any training, or any look at the data, fails the test."""
-    from aekit.estimators import autoencoder, classifier
+    from aekit.estimators import autoencoder, classifier, variational
 
     def touched(*args, **kwargs):
         pytest.fail("the data was looked at or training started before the parameters were checked")
@@ -97,6 +99,7 @@ def no_training(monkeypatch):
     monkeypatch.setattr(engine, "fit", touched)
     monkeypatch.setattr(autoencoder, "validate_data", touched)
     monkeypatch.setattr(classifier, "validate_data", touched)
+    monkeypatch.setattr(variational, "validate_data", touched)
 
 
 @pytest.mark.parametrize("estimator, name, value", CASES, ids=[f"{e}-{n}-{v!r}"[:80] for e, n, v in CASES])
@@ -141,6 +144,7 @@ def actions(parser: argparse.ArgumentParser, command: str) -> dict:
 
 FLAG_SETS = [
     ("train", AutoencoderTransformer, ""),
+    ("train", VariationalAutoencoder, ""),
     ("demo", AutoencoderTransformer, ""),
     ("pretrain", PretrainedClassifier, ""),
     ("pretrain", AutoencoderTransformer, "autoencoder"),

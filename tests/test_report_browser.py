@@ -87,8 +87,8 @@ def test_every_image_loads_and_console_is_clean(report_file, tmp_path):
     match = re.search(r"<pre id=\"probe\">(.*?)</pre>", run.stdout, re.S)
     assert match, f"probe did not run; chromium said:\n{run.stderr[-2000:]}"
     result = json.loads(match.group(1).replace("&quot;", '"'))
-    # loss, reconstructions, weights, top-k, act-max (layer 1 and coding layer), latent maps
-    assert len(result["images"]) == 7
+    # loss, reconstructions, weights, top-k, act-max (layer 1 and coding layer), interpolation, latent maps
+    assert len(result["images"]) == 8
     assert all(i["ok"] and i["w"] > 0 and i["h"] > 0 for i in result["images"]), result
     console = [line for line in run.stderr.splitlines() if "CONSOLE" in line]
     assert not console, console

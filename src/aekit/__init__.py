@@ -2,11 +2,22 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .estimators import AutoencoderOutlierDetector, AutoencoderTransformer, PretrainedClassifier
+from .estimators import (
+    AutoencoderOutlierDetector,
+    AutoencoderTransformer,
+    PretrainedClassifier,
+    VariationalAutoencoder,
+)
 
 try:
     __version__ = version("aekit")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["AutoencoderOutlierDetector", "AutoencoderTransformer", "PretrainedClassifier", "__version__"]
+__all__ = [
+    "AutoencoderOutlierDetector",
+    "AutoencoderTransformer",
+    "PretrainedClassifier",
+    "VariationalAutoencoder",
+    "__version__",
+]

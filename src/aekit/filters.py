@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .nn import ConvAutoencoder, StackedAutoencoder
+from .nn import ConvAutoencoder, DenseEncoder
 
 
 def normalize_rows(W: np.ndarray, normalize: str | None) -> np.ndarray:
@@ -53,7 +53,7 @@ def kernel_images(module: ConvAutoencoder, layer: int = 1, normalize: str | None
 def dense_weight_images(module, image_shape: tuple[int, ...], layer: int, normalize: str | None) -> np.ndarray:
     """A dense stack's weights into layer ``layer``, projected to the input space through the
     lower layers (``W_layer @ ... @ W_1``, a linear view), as ``(n_units, *image_shape)``."""
-    if not isinstance(module, StackedAutoencoder):
+    if not isinstance(getattr(module, "encoder", None), DenseEncoder):  # stacked or variational
         raise TypeError(f"a {type(module).__name__} has no weights that are images of its inputs")
     n_inputs = module.encoder.layers[0].in_features
     if int(np.prod(image_shape)) != n_inputs:

@@ -34,7 +34,7 @@ from . import engine
 from .engine import BATCH_SIZE, EPOCHS, LEARNING_RATE, MAX_GRAD_NORM
 from .nn import StackedAutoencoder, StackedConfig
 from .nn.config import DictConfig
-from .objectives import CORRUPTION, CORRUPTION_LEVEL, L2, reconstruction_objective
+from .objectives import CORRUPTION, CORRUPTION_LEVEL, L2, CodePenalties, dense_coding, reconstruction_objective
 from .params import InvalidParameterError, Options, Param
 
 logger = logging.getLogger(__name__)
@@ -157,6 +157,7 @@ def train_layerwise(
     *,
     config: LayerwiseConfig,
     loss: str,
+    penalties: CodePenalties,
     generator: torch.Generator,
     verbose: bool = False,
     callbacks: Sequence[Callback] = (),
@@ -174,6 +175,8 @@ def train_layerwise(
     loss : {"mse", "bce"}
         The model's reconstruction loss: phase 1's (it reconstructs ``X``); inner phases
         reconstruct hidden activations with MSE.
+    penalties : CodePenalties
+        Penalties on each phase's coding layer (the layer it trains).
     generator : torch.Generator
         On the training device; seeds batch order and noise of every phase.
     verbose : bool
@@ -191,7 +194,15 @@ def train_layerwise(
     phases = config.phases(module.depth)
     X = engine.as_tensor(X, next(module.parameters()).device)
     run = _Run(
-        config.batch_size, loss, generator, verbose, tuple(callbacks), config.step_count, len(X), config.max_grad_norm
+        config.batch_size,
+        loss,
+        penalties,
+        generator,
+        verbose,
+        tuple(callbacks),
+        config.step_count,
+        len(X),
+        config.max_grad_norm,
     )
     history = (_train_phases if config.method == "phases" else _train_separate)(module, X, phases, run)
     module.eval()
@@ -204,6 +215,7 @@ class _Run:
 
     batch_size: int
     loss: str
+    penalties: CodePenalties
     generator: torch.Generator
     verbose: bool
     callbacks: tuple
@@ -326,6 +338,8 @@ def train_layer(
         corruption_level=phase.corruption_level,
         generator=run.generator,
         criterion=lambda noisy, clean: model.reconstruction_loss(noisy, clean, loss, k),
+        coding=dense_coding(model, k, logits=logits, generator=run.generator),
+        penalties=run.penalties,
     )
     config = engine.TrainConfig(
         epochs=phase.epochs,

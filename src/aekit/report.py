@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from . import inspect, params, plots
 from .files import write_text_atomic
-from .nn import ConvAutoencoder, CustomAutoencoder
+from .nn import ConvAutoencoder, CustomAutoencoder, DenseVAE
 
 logger = logging.getLogger(__name__)
 
@@ -77,12 +77,13 @@ def _parameter_table(estimator) -> str:
     return f"<table><tr><th>parameter</th><th>value</th><th>meaning</th></tr>{rows}</table>"
 
 
+# the history's columns, in this order, where any record has them
+_HISTORY_KEYS = ("phase", "epoch", "loss", "reconstruction", "l2", "sparsity", "activity_l1", "contractive", "kl")
+_HISTORY_KEYS += ("val_loss", "seconds")
+
+
 def _history_table(history: list[dict]) -> str:
-    keys = [
-        k
-        for k in ("phase", "epoch", "loss", "reconstruction", "l2", "val_loss", "seconds")
-        if any(k in r for r in history)
-    ]
+    keys = [k for k in _HISTORY_KEYS if any(k in r for r in history)]
     head = "".join(f"<th>{k}</th>" for k in keys)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(k, '')))}</td>" for k in keys) + "</tr>" for r in history
@@ -93,7 +94,7 @@ def _history_table(history: list[dict]) -> str:
 def _image_sections(estimator, data, options: ReportOptions, progress) -> list[Section]:
     """The figures that need the data as images."""
     shape, X_test, X_train = data.image_shape, data.X_test, data.X_train
-    module, depth = estimator.module_, estimator.module_.depth
+    module = estimator.module_
     sections = []
     progress.set_description("reconstructions")
     originals = X_test[: options.n_examples]
@@ -113,6 +114,9 @@ def _image_sections(estimator, data, options: ReportOptions, progress) -> list[S
     progress.set_description("weights")
     sections += _weights_section(module, shape)
     progress.update()
+    if isinstance(module, DenseVAE):  # its codes are a posterior, not a layer of units
+        return sections
+    depth = module.depth
     progress.set_description("top activating")
     units = np.arange(min(options.n_units, module.n_codes))
     indices, values = inspect.top_activating(module, X_train, depth, options.top_k)
@@ -219,18 +223,21 @@ def compute_sections(
     For an outlier detector (it has ``offset_``) the sections of its autoencoder come first,
     then :func:`aekit.report_anomaly.detector_sections` (``outliers`` marks the test rows
     known to be anomalies)."""
+    from .report_generative import generative_sections
+
     detector = estimator if hasattr(estimator, "offset_") else None
     estimator = estimator.autoencoder_ if detector is not None else estimator
     has_images = data.image_shape is not None and len(data.X_test) > 0
     has_labels = data.y_test is not None and len(data.X_test) > 0
-    total = 2 + 4 * has_images + has_labels * (1 + options.probe) + (study is not None)
+    total = 3 + 4 * has_images + has_labels * (1 + options.probe) + (study is not None)
+    caption = (
+        "The evidence lower bound (ELBO) in nats per row (higher is better)."
+        if "train_elbo" in metrics
+        else "Mean squared reconstruction error per pixel (lower is better)."
+    )
     sections = [
         Section("Configuration", "The estimator's parameters.", html_body=_parameter_table(detector or estimator)),
-        Section(
-            "Metrics",
-            "Mean squared reconstruction error per pixel (lower is better).",
-            html_body=_table(metrics),
-        ),
+        Section("Metrics", caption, html_body=_table(metrics)),
     ]
     with tqdm(total=total, disable=not options.verbose, desc="report", unit="part") as progress:
         progress.update(2)
@@ -244,6 +251,7 @@ def compute_sections(
         )
         if has_images:
             sections += _image_sections(estimator, data, options, progress)
+        sections += generative_sections(estimator, data, options, progress)
         if has_labels:
             sections.append(_latent_section(estimator.transform(data.X_test), data.y_test, options, progress))
             if options.probe:

@@ -1,5 +1,6 @@
-"""The three ways aekit trains an autoencoder, each a call of the one engine
-(:func:`aekit.engine.fit`): end-to-end, greedy layer-wise phases, and fine-tuning after them.
+"""The ways aekit trains an autoencoder, each a call of the one engine
+(:func:`aekit.engine.fit`): end-to-end, greedy layer-wise phases, fine-tuning after them, and a
+variational autoencoder by its ELBO.
 
 An autoencoder module here is any module of a registered family
 (:data:`aekit.nn.FAMILIES`): it has ``encode(x)``, ``decode(z, logits=False)``,
@@ -18,7 +19,8 @@ from torch import nn
 
 from . import engine
 from .layerwise import Callback, LayerwiseConfig, steps_so_far, train_layerwise
-from .objectives import Objective, clean_reconstruction, reconstruction_objective
+from .objectives import Objective, clean_reconstruction, dense_coding, reconstruction_objective
+from .variational import KLWeight, elbo_objective
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ def train_autoencoder(
         X,
         config=plan.layerwise,
         loss=plan.objective.loss,
+        penalties=plan.objective.penalties,
         generator=generator,
         verbose=plan.verbose,
         callbacks=callbacks,
@@ -83,9 +86,9 @@ def train_end_to_end(
 ) -> list[dict]:
     """Train every parameter at once to reconstruct ``X`` from its (corrupted) self.
 
-    Reconstruction plus L2 over every weight matrix that is a parameter, with the objective's
-    corruption; the validation loss (when ``config.validation_fraction > 0``) is the clean
-    reconstruction.
+    Reconstruction plus L2 over every weight matrix that is a parameter, plus the objective's
+    penalties on the coding layer, with the objective's corruption; the validation loss (when
+    ``config.validation_fraction > 0``) is the clean reconstruction.
     """
     logits = objective.loss == "bce"
 
@@ -99,6 +102,8 @@ def train_end_to_end(
         corruption_level=objective.corruption_level,
         generator=generator,
         criterion=lambda noisy, clean: module.reconstruction_loss(noisy, clean, objective.loss),
+        coding=dense_coding(module, None, logits=logits, generator=generator),
+        penalties=objective.penalties,
     )
     return engine.fit(
         module,
@@ -118,3 +123,31 @@ def fine_tune(module: nn.Module, X, *, config: engine.TrainConfig, **kwargs) -> 
     """End-to-end training of a stack after its layer-wise phases, recorded as "fine-tune";
     ``kwargs`` are :func:`train_end_to_end`'s."""
     return train_end_to_end(module, X, config=dataclasses.replace(config, phase="fine-tune"), **kwargs)
+
+
+def train_variational(
+    module: nn.Module,
+    data,
+    *,
+    beta: float,
+    warmup_epochs: int,
+    config: engine.TrainConfig,
+    generator: torch.Generator,
+    callbacks: Sequence[Callback] = (),
+) -> list[dict]:
+    """Train a :class:`~aekit.nn.DenseVAE` on ``data`` (an array, a tensor or a source such as
+    :class:`~aekit.engine.DynamicBinarized`) by maximising its ELBO with the KL term weighted by
+    ``beta``, warmed up linearly over ``warmup_epochs``. The validation loss is the same
+    objective at the full weight ``beta``."""
+    kl_weight = KLWeight(beta, warmup_epochs)
+    validation = elbo_objective(module, KLWeight(beta, 0), generator)
+    return engine.fit(
+        module,
+        elbo_objective(module, kl_weight, generator),
+        data,
+        params=list(module.parameters()),
+        config=config,
+        generator=generator,
+        eval_fn=lambda batch: validation(batch)[0],
+        callbacks=[kl_weight, *callbacks],
+    )

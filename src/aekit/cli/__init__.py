@@ -14,7 +14,8 @@ import sys
 
 from ..estimators import AutoencoderOutlierDetector, AutoencoderTransformer, PretrainedClassifier
 from . import commands, errors, runs
-from .flags import add_param_flags
+from .commands import MODELS
+from .flags import add_model_flags, add_param_flags
 from .outliers import normal_labels
 from .presets import PRESETS
 
@@ -37,6 +38,20 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(model_dests=add_param_flags(group, AutoencoderTransformer, exclude=_NOT_FLAGS))
 
 
+def _add_models_options(parser: argparse.ArgumentParser) -> None:
+    """``--model`` and the flags of every model's parameters (each model's own flags say so)."""
+    group = parser.add_argument_group("model and training (the chosen model's parameters)")
+    group.add_argument(
+        "--model",
+        choices=list(MODELS),
+        default="autoencoder",
+        help="autoencoder: AutoencoderTransformer; vae: VariationalAutoencoder (default: autoencoder)",
+    )
+    group.add_argument("--preset", choices=sorted(PRESETS), help="start from a named configuration (autoencoder)")
+    flags = add_model_flags(group, MODELS, exclude=_NOT_FLAGS)
+    parser.set_defaults(model_dests=list(flags), model_flags=flags)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
@@ -55,10 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train an autoencoder; write the model, metrics and figures")
     _add_data_options(train, default=None)  # None: digits, unless --resume takes the run's own
-    _add_model_options(train)
+    _add_models_options(train)
     train.add_argument("--out", default="aekit-out", help="output folder (default: aekit-out)")
     _add_run_options(train)
     _add_detector_options(train)
+
+    generate = sub.add_parser("generate", help="draw new images from a saved variational autoencoder")
+    generate.add_argument("model_dir", help="a folder written by `aekit train --model vae` (or its model/)")
+    generate.add_argument("--n", type=int, default=64, help="how many images (default: 64)")
+    generate.add_argument("--out", default="samples.png", help="image file (default: samples.png)")
+    generate.add_argument("--seed", type=int, default=None, help="seeds the draws (default: fresh ones)")
+    generate.add_argument(
+        "--image-shape", type=_int_list, default=None, help="H,W of one image (default: square, from the inputs)"
+    )
 
     report = sub.add_parser("report", help="write the HTML report of a saved model")
     report.add_argument("model_dir", help="a folder written by `aekit train` (its model/ or the folder itself)")
@@ -179,6 +203,7 @@ def _add_pretrain_parser(sub) -> None:
 COMMANDS = {
     "demo": commands.demo,
     "train": commands.train,
+    "generate": commands.generate,
     "report": commands.report,
     "pretrain": commands.pretrain,
     "detect": commands.detect,

@@ -5,21 +5,41 @@ loaded; each writes its whole output folder at once (:mod:`.runs`)."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..estimators import AutoencoderOutlierDetector, AutoencoderTransformer, PretrainedClassifier
+from ..estimators import (
+    AutoencoderOutlierDetector,
+    AutoencoderTransformer,
+    PretrainedClassifier,
+    VariationalAutoencoder,
+)
 from . import outliers, runs
 from .flags import given
 from .presets import PRESETS, QUICK
 
+# `aekit train --model NAME`
+MODELS = {"autoencoder": AutoencoderTransformer, "vae": VariationalAutoencoder}
+# what `score` measures, by estimator: (metric name, sign that turns the score into it)
+_SCORES = {AutoencoderTransformer: ("mse", -1.0), VariationalAutoencoder: ("elbo", 1.0)}
 
-def _autoencoder(args, base: dict | None = None) -> AutoencoderTransformer:
-    """The estimator the flags describe: ``base`` (or the preset), then every flag given."""
-    params = {**(base or {}), **PRESETS.get(args.preset or "", {}), **given(args, args.model_dests)}
-    estimator = AutoencoderTransformer(**params, verbose=not args.quiet)
+
+def _model(args, base: dict | None = None):
+    """The estimator the flags describe: ``base`` (or the preset), then every flag given; the
+    model ``--model`` names (an AutoencoderTransformer where the command has no ``--model``)."""
+    model = getattr(args, "model", "autoencoder")
+    values = given(args, args.model_dests)
+    for dest in values:
+        flag, models = getattr(args, "model_flags", {}).get(dest, (dest, (model,)))
+        if model not in models:
+            raise ValueError(f"{flag} does not apply to --model {model}: {MODELS[model].__name__} has no {dest}")
+    if args.preset and model != "autoencoder":
+        raise ValueError(f"--preset names AutoencoderTransformer settings; it does not apply to --model {model}")
+    params = {**(base or {}), **PRESETS.get(args.preset or "", {}), **values}
+    estimator = MODELS[model](**params, verbose=not args.quiet)
     estimator._validate_params()  # a typo fails here, before the data is loaded
     return estimator
 
@@ -32,23 +52,24 @@ def _fit(estimator, data):
 
 def _with_image_shape(estimator, data):
     """A convolutional model without an image shape takes the data set's (one channel)."""
-    if estimator.architecture == "conv" and estimator.image_shape is None and data.image_shape is not None:
+    if getattr(estimator, "architecture", None) == "conv" and estimator.image_shape is None and data.image_shape:
         estimator.set_params(image_shape=tuple(data.image_shape))
     return estimator
 
 
 def _metrics(estimator, data, seconds: float | None) -> dict:
+    name, sign = _SCORES[type(estimator)]
     metrics = {
         "dataset": data.name,
         "n_train": len(data.X_train),
         "n_test": len(data.X_test),
-        "train_mse": -estimator.score(data.X_train),
+        f"train_{name}": sign * estimator.score(data.X_train),
         "epochs_run": estimator.n_iter_,
     }
     if seconds is not None:
         metrics["fit_seconds"] = round(seconds, 3)
     if len(data.X_test):
-        metrics["test_mse"] = -estimator.score(data.X_test)
+        metrics[f"test_{name}"] = sign * estimator.score(data.X_test)
     return metrics
 
 
@@ -62,6 +83,10 @@ def _write_figures(out: Path, estimator, data) -> None:
             plots.reconstruction_grid(X, estimator.reconstruct(X), data.image_shape),
             out / "reconstructions.png",
         )
+        if hasattr(estimator, "sample"):
+            plots.save_figure(
+                plots.sample_grid(estimator.sample(64, random_state=0), data.image_shape), out / "samples.png"
+            )
 
 
 def _save_outputs(out: Path, estimator, metrics: dict, data) -> None:
@@ -85,7 +110,8 @@ def train(args) -> int:
         raise ValueError("--normal-labels and --contamination are for outlier detection: add --detector")
     if args.detector and args.checkpoint_every is not None:
         raise ValueError("--checkpoint-every is for autoencoders; an outlier detector's training is not checkpointed")
-    estimator = _autoencoder(args, outliers.default_autoencoder_params() if args.detector else None)
+    detector_base = outliers.default_autoencoder_params() if args.detector and args.model == "autoencoder" else None
+    estimator = _model(args, detector_base)
     detector = outliers.make_detector(args, estimator) if args.detector else None
     out = Path(args.out)
     runs.check_target(out)
@@ -188,7 +214,7 @@ def demo(args) -> int:
     data = load(args.dataset, args.data_dir, verbose=not args.quiet)
     preset = "demo" if data.X_train.shape[1] <= 256 else "demo-large"
     base = {**PRESETS[preset], "random_state": 0, **(QUICK[preset] if args.quick else {})}
-    estimator, seconds = _fit(_autoencoder(args, base), data)
+    estimator, seconds = _fit(_model(args, base), data)
     metrics = _metrics(estimator, data, seconds)
     options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet, activation_steps=50 if args.quick else 200)
     with runs.output_folder(out) as tmp:
@@ -199,20 +225,26 @@ def demo(args) -> int:
     return 0
 
 
+def _model_dir(path) -> Path:
+    """The model directory ``path`` names: itself, or the ``model/`` that `aekit train` wrote in it."""
+    path = Path(path)
+    return path / "model" if (path / "model" / "config.json").exists() else path
+
+
 def report(args) -> int:
     from .. import io
     from ..datasets import load
     from ..report import ReportOptions, write_report
 
     folder = Path(args.model_dir)
-    model_dir = folder / "model" if (folder / "model" / "config.json").exists() else folder
+    model_dir = _model_dir(args.model_dir)
     if args.dataset is None:
         raise ValueError("aekit report needs --dataset (the data the model was trained on)")
     estimator = io.load(model_dir)
-    if not isinstance(estimator, (AutoencoderTransformer, AutoencoderOutlierDetector)):
+    if not isinstance(estimator, (*MODELS.values(), AutoencoderOutlierDetector)):
         raise ValueError(
             f"{model_dir} holds a {type(estimator).__name__}; aekit report describes autoencoders "
-            "(AutoencoderTransformer) and outlier detectors (AutoencoderOutlierDetector)"
+            "(AutoencoderTransformer, VariationalAutoencoder) and outlier detectors (AutoencoderOutlierDetector)"
         )
     data = load(args.dataset, args.data_dir, verbose=not args.quiet)
     metrics = _metrics(getattr(estimator, "autoencoder_", estimator), data, None)
@@ -242,6 +274,32 @@ def detect(args) -> int:
         title = f"aekit detect: {data.name}"
         print(f"report: {outliers.anomaly_report(args.report, detector, X, data.image_shape, known, title)}")
     return 0
+
+
+def generate(args) -> int:
+    from .. import io, plots
+
+    model_dir = _model_dir(args.model_dir)
+    estimator = io.load(model_dir)
+    if not hasattr(estimator, "sample"):
+        raise ValueError(
+            f"{model_dir} holds an estimator of class {type(estimator).__name__}, which cannot generate; "
+            "train a VariationalAutoencoder (aekit train --model vae)"
+        )
+    shape = args.image_shape or _square(estimator.n_features_in_)
+    if math.prod(shape) != estimator.n_features_in_:
+        raise ValueError(f"--image-shape {shape} does not hold the model's {estimator.n_features_in_} inputs")
+    samples = estimator.sample(args.n, random_state=args.seed)
+    plots.save_figure(plots.sample_grid(samples, shape), args.out)
+    print(f"wrote {args.n} samples to {args.out}")
+    return 0
+
+
+def _square(n_features: int) -> tuple[int, int]:
+    side = math.isqrt(n_features)
+    if side * side != n_features:
+        raise ValueError(f"the model's {n_features} inputs are no square image; give --image-shape H,W")
+    return side, side
 
 
 def _study_templates(args) -> tuple[PretrainedClassifier, AutoencoderTransformer | None]:
@@ -311,6 +369,8 @@ def _summary(metrics: dict) -> str:
             "dataset",
             "train_mse",
             "test_mse",
+            "train_elbo",
+            "test_elbo",
             "probe_accuracy_codes",
             "probe_accuracy_raw",
             "fit_seconds",

@@ -40,15 +40,51 @@ def add_param_flags(group, cls, *, prefix: str = "", only=None, exclude=()) -> l
         if prefix:
             flags = tuple(f"--{prefix}-{flag[2:]}" for flag in flags)
         dest = f"{prefix}__{entry.name}" if prefix else entry.name
-        kwargs = dict(dest=dest, default=None, help=help_text(entry))
-        constraint = entry.param.constraint
-        if isinstance(constraint, params.Flag):
-            kwargs["action"] = argparse.BooleanOptionalAction
-        else:
-            kwargs.update(type=_parser(constraint), metavar=constraint.metavar())
-        group.add_argument(*flags, **kwargs)
+        _add_flag(group, flags, dest, entry.param.constraint, help_text(entry))
         dests.append(dest)
     return dests
+
+
+def add_model_flags(group, models: dict, *, exclude=()) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """One flag for each parameter of any of ``models`` (``{model name: estimator class}``).
+
+    A parameter that several tables share (``--epochs``) gets one flag, whose help gives each
+    model's description and default where they differ; one that only some models have says
+    which. The models' tables must agree on a shared parameter's values and flags. Returns
+    ``{destination: (first flag, names of the models that have the parameter)}``, from which
+    the command rejects a flag the chosen model does not have.
+    """
+    owners: dict[str, list[tuple[str, params.Entry]]] = {}
+    for model, cls in models.items():
+        for entry in params.table(cls):
+            if entry.param.cli_flags(entry.name) and entry.name not in exclude:
+                owners.setdefault(entry.name, []).append((model, entry))
+    added = {}
+    for name, entries in owners.items():
+        first = entries[0][1]
+        for model, entry in entries[1:]:
+            if entry.param.constraint is not first.param.constraint or entry.param.cli_flags(
+                name
+            ) != first.param.cli_flags(name):
+                raise TypeError(f"parameter {name!r} of --model {model} differs in its values or flags from the others")
+        helps = {model: help_text(entry) for model, entry in entries}
+        if len(entries) == len(models) and len(set(helps.values())) == 1:
+            text = helps[entries[0][0]]
+        else:  # each model's own description and default
+            text = " | ".join(f"[--model {model}] {help}" for model, help in helps.items())
+        flags = first.param.cli_flags(name)
+        _add_flag(group, flags, name, first.param.constraint, text)
+        added[name] = (flags[0], tuple(model for model, _ in entries))
+    return added
+
+
+def _add_flag(group, flags: tuple[str, ...], dest: str, constraint: params.Constraint, help: str) -> None:
+    kwargs = dict(dest=dest, default=None, help=help)
+    if isinstance(constraint, params.Flag):
+        kwargs["action"] = argparse.BooleanOptionalAction
+    else:
+        kwargs.update(type=_parser(constraint), metavar=constraint.metavar())
+    group.add_argument(*flags, **kwargs)
 
 
 def given(args: argparse.Namespace, dests) -> dict:

@@ -2,7 +2,7 @@
 batches come from (:mod:`.data`), the optimiser and schedule (:mod:`.optim`), the shared
 training settings (:mod:`.settings`) and the device and seeds (:mod:`.runtime`)."""
 
-from .data import InMemory, Source, as_tensor, source_of
+from .data import DynamicBinarized, InMemory, Source, as_tensor, source_of
 from .guard import DivergenceError
 from .loop import EarlyStopping, EvalFn, LossFn, evaluate, fit, run_epoch, train_one_epoch
 from .optim import clip_gradients, learning_rate_at, make_optimizer, set_learning_rate
@@ -26,6 +26,7 @@ __all__ = [
     "BATCH_SIZE",
     "DEVICE",
     "DivergenceError",
+    "DynamicBinarized",
     "EPOCHS",
     "EarlyStopping",
     "EvalFn",

@@ -79,6 +79,24 @@ class InMemory:
             yield chunk, len(chunk)
 
 
+class DynamicBinarized(InMemory):
+    """Rows of probabilities in [0, 1]; every batch is a fresh binary sample of its rows, x ~
+    Bernoulli(p), drawn from the training generator: dynamic binarisation, the protocol of the
+    published MNIST log-likelihoods (e.g. Burda et al. 2016), which sees a new binary image
+    every epoch. A validation split is binarised once, so its loss is comparable from epoch to
+    epoch; ``chunks`` gives the probabilities themselves."""
+
+    def epoch(self, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+        for batch in super().epoch(batch_size, generator):
+            yield torch.bernoulli(batch, generator=generator)
+
+    def split(self, fraction: float, generator: torch.Generator) -> tuple[DynamicBinarized, InMemory | None]:
+        train, validation = super().split(fraction, generator)
+        if validation is None:
+            return self, None
+        return DynamicBinarized(train.X), InMemory(torch.bernoulli(validation.X, generator=generator))
+
+
 def source_of(data, device: torch.device, dtype: torch.dtype) -> Source:
     """``data`` as a source: a source as it is, an array or tensor as :class:`InMemory` on
     ``device`` (float64 models, as reference tests use, get float64 data)."""

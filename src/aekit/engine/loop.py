@@ -23,6 +23,7 @@ from . import checkpoint
 from .data import Source, source_of
 from .guard import Guard
 from .optim import clip_gradients, learning_rate_at, make_optimizer, set_learning_rate
+from .runtime import denormals_flushed
 from .settings import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -199,8 +200,10 @@ def fit(
 
 
 def train_one_epoch(module, loss_fn, optimizer, source, batch_size, generator) -> dict:
-    """``run_epoch`` in training mode, timed."""
+    """``run_epoch`` in training mode, timed, with denormals flushed to zero (see
+    :func:`~aekit.engine.runtime.denormals_flushed`)."""
     module.train()
     start = time.perf_counter()
-    parts = run_epoch(loss_fn, optimizer, source, batch_size, generator)
+    with denormals_flushed():
+        parts = run_epoch(loss_fn, optimizer, source, batch_size, generator)
     return {**parts, "seconds": time.perf_counter() - start}

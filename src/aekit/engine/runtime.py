@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 
@@ -24,3 +27,22 @@ def make_generators(random_state, device: torch.device) -> tuple[torch.Generator
     init = torch.Generator().manual_seed(seed)
     train = torch.Generator(device=device).manual_seed(seed + 1)
     return init, train
+
+
+@contextmanager
+def denormals_flushed() -> Iterator[None]:
+    """Flush denormal floats (magnitudes below 1.2e-38) to zero while the block runs, then
+    switch flushing off again.
+
+    The CPU computes on denormals about 200 times slower than on normal floats. Training makes
+    them: weights that L2 decay drives towards zero because their input never varies (MNIST's
+    border pixels) become denormal after a few epochs, and so do their Adam moments; the
+    784-300 sparse autoencoder's epoch went from 2.3 to 16 s of CPU time at epoch 5. Nothing
+    above 1.2e-38 changes. torch sets the mode of the calling thread only: intra-op worker
+    threads keep theirs, so with several threads the work they do is not protected.
+    """
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)

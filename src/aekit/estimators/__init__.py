@@ -4,6 +4,7 @@ from .autoencoder import TRAINING_MODES, AutoencoderTransformer
 from .base import ESTIMATORS, AekitEstimator
 from .classifier import UNLABELLED, PretrainedClassifier
 from .outlier import AutoencoderOutlierDetector
+from .variational import VariationalAutoencoder
 
 __all__ = [
     "AekitEstimator",
@@ -13,4 +14,5 @@ __all__ = [
     "PretrainedClassifier",
     "TRAINING_MODES",
     "UNLABELLED",
+    "VariationalAutoencoder",
 ]

@@ -1,5 +1,5 @@
-"""AutoencoderTransformer: a stacked or convolutional (optionally tied, denoising) autoencoder, or
-your own encoder and decoder, as a scikit-learn transformer."""
+"""AutoencoderTransformer: a stacked or convolutional (optionally tied, denoising, sparse,
+contractive) autoencoder, or your own encoder and decoder, as a scikit-learn transformer."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import copy
 import math
 
 import numpy as np
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_array
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from .. import corruption, training
 from ..engine import BATCH_SIZE, EPOCHS, LEARNING_RATE
@@ -17,18 +15,30 @@ from ..layerwise import METHOD, STEP_COUNT, LayerwiseConfig
 from ..nn import ACTIVATIONS, AUTOENCODER_FAMILIES, FAMILIES, CustomAutoencoder
 from ..nn.conv import BATCH_NORM, CHANNELS, IMAGE_SHAPE, KERNEL_SIZE, as_image_shape, grid_sizes
 from ..nn.custom import DECODER, ENCODER
-from ..objectives import CORRUPTION, CORRUPTION_LEVEL, L2, LOSS, Objective
+from ..objectives import (
+    ACTIVITY_L1,
+    CONTRACTIVE_WEIGHT,
+    CORRUPTION,
+    CORRUPTION_LEVEL,
+    L2,
+    LOSS,
+    SPARSITY_TARGET,
+    SPARSITY_WEIGHT,
+    CodePenalties,
+    Objective,
+)
 from ..params import Flag, InvalidParameterError, Maybe, Options, Param, PerLayer
 from . import images
 from .base import ACTIVATION, HIDDEN_LAYER_SIZES, AekitEstimator, TrainingParams, estimator, is_fitted
+from .codes import CodesTransformer
 
 TRAINING_MODES = ("end_to_end", "layerwise")
 
 
 @estimator
-class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TrainingParams, AekitEstimator):
-    """Stacked or convolutional (optionally tied, denoising) autoencoder as a scikit-learn
-    transformer; or your own encoder and decoder modules, trained by aekit's engine.
+class AutoencoderTransformer(CodesTransformer, TrainingParams, AekitEstimator):
+    """Stacked or convolutional (optionally tied, denoising, sparse, contractive) autoencoder as
+    a scikit-learn transformer; or your own encoder and decoder modules, trained by aekit's engine.
 
     ``transform`` gives the codes of the coding layer, ``inverse_transform`` maps codes back
     to inputs, ``score`` is the negative mean squared reconstruction error.
@@ -81,6 +91,10 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     l2: float = L2.field(5e-4)
     corruption: str | None = CORRUPTION.field(None)
     corruption_level: float = CORRUPTION_LEVEL.field(0.1)
+    sparsity_target: float | None = SPARSITY_TARGET.field(None)
+    sparsity_weight: float = SPARSITY_WEIGHT.field(0.2)
+    activity_l1: float = ACTIVITY_L1.field(0.0)
+    contractive_weight: float = CONTRACTIVE_WEIGHT.field(0.0)
     training: str = Param(
         Options(*TRAINING_MODES),
         "Train the whole stack at once, or greedily one layer at a time (then fine-tune for fine_tune_epochs).",
@@ -171,6 +185,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                 raise InvalidParameterError(
                     f"image_shape={self.image_shape!r} and channels={self.channels!r}: {error}"
                 ) from None
+        self._check_sparsity()
         if self.training == "layerwise":
             self._check_layerwise()
 
@@ -200,6 +215,23 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                 "ignored: set fine_tune_epochs > 0 or validation_fraction=0"
             )
 
+    def _check_sparsity(self) -> None:
+        """The KL sparsity penalty reads activations as firing rates in (0, 1): sigmoid codings,
+        and with layer-wise training every layer is a phase's coding layer."""
+        if self.sparsity_target is None:
+            return
+        coding = self.code_activation or self.activation
+        if coding != "sigmoid":
+            raise InvalidParameterError(
+                f"sparsity_target={self.sparsity_target} needs sigmoid codings (mean activations in (0, 1)), but "
+                f"the coding layer's activation is {coding!r}: set code_activation='sigmoid', or use activity_l1"
+            )
+        if self.training == "layerwise" and self._depth() > 1 and self.activation != "sigmoid":
+            raise InvalidParameterError(
+                f"sparsity_target with training='layerwise' applies to every phase's coding layer, so every "
+                f"hidden layer needs activation='sigmoid', not {self.activation!r}"
+            )
+
     def _depth(self) -> int:
         """Layers a layer-wise training has phases for: the convolutions (conv), then the dense layers."""
 
@@ -210,7 +242,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     def _plan(self) -> training.Plan:
         """How :func:`aekit.training.train_autoencoder` trains this estimator's module."""
-        objective = Objective(self.loss, self.l2, self.corruption, self.corruption_level)
+        penalties = CodePenalties(self.sparsity_target, self.sparsity_weight, self.activity_l1, self.contractive_weight)
+        objective = Objective(self.loss, self.l2, self.corruption, self.corruption_level, penalties)
         if self.training == "end_to_end":
             return training.Plan(objective, end_to_end=self._train_config("train"))
         layerwise = LayerwiseConfig(
@@ -237,48 +270,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return training.Plan(objective, layerwise=layerwise, fine_tune=fine_tune, verbose=bool(self.verbose))
 
     # -- using the fitted model ----------------------------------------------------------
-    def transform(self, X) -> np.ndarray:
-        """Codes of the coding layer, shape (n_samples, n_codes), for rows or images."""
-        X = self._check(X)  # first: it raises NotFittedError before module_ is looked up
-        return self._apply(self.module_.encode, X)
-
-    def inverse_transform(self, X) -> np.ndarray:
-        """Decode codes back to the input space."""
-        check_is_fitted(self)
-        return self._apply(self.module_.decode, self._check_codes(X))
-
-    def reconstruct(self, X) -> np.ndarray:
-        """``inverse_transform(transform(X))`` in one pass, without corruption, in the shape of
-        ``X`` (images stay images)."""
-        rows = self._check(X)
-        return images.like_input(self._apply(self.module_, rows), X)
-
     def score(self, X, y=None) -> float:
         """Negative mean squared reconstruction error (higher is better, as scikit-learn wants)."""
         X = self._check(X)
         return -float(np.mean((self._apply(self.module_, X) - X) ** 2))
-
-    @property
-    def _n_features_out(self) -> int:
-        return int(self.module_.n_codes)
-
-    def _check(self, X) -> np.ndarray:
-        """``X`` as float32 rows, checked against what the model was fitted on."""
-        check_is_fitted(self)
-        X, found_shape = images.to_rows(X)
-        images.check_shape(found_shape, getattr(self, "image_shape_", None), "the image shape of the fitted model")
-        return validate_data(self, X, dtype=np.float32, reset=False)
-
-    def _check_codes(self, Z) -> np.ndarray:
-        Z = check_array(Z, dtype=np.float32)
-        if Z.shape[1] != self._n_features_out:
-            raise ValueError(
-                f"codes have {Z.shape[1]} features, but the coding layer of "
-                f"{type(self).__name__} has {self._n_features_out}"
-            )
-        return Z
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        return tags

@@ -8,6 +8,7 @@ from .encoder import DenseEncoder
 from .families import AUTOENCODER_FAMILIES, FAMILIES, Family, family_of
 from .layers import TiedLinear
 from .stacked import StackedAutoencoder, StackedConfig
+from .variational import LIKELIHOODS, DenseVAE, VAEConfig
 
 __all__ = [
     "ACTIVATIONS",
@@ -20,10 +21,13 @@ __all__ = [
     "DenseEncoder",
     "EncoderClassifier",
     "FAMILIES",
+    "LIKELIHOODS",
     "Family",
     "StackedAutoencoder",
     "StackedConfig",
     "TiedLinear",
+    "DenseVAE",
+    "VAEConfig",
     "family_of",
     "make_activation",
 ]

@@ -20,6 +20,7 @@ from .classifier import ClassifierConfig, EncoderClassifier
 from .conv import ConvAutoencoder, ConvConfig, as_image_shape
 from .custom import CustomAutoencoder, CustomConfig
 from .stacked import StackedAutoencoder, StackedConfig
+from .variational import DenseVAE, VAEConfig
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ FAMILIES: dict[str, Family] = {
     "classifier": Family(EncoderClassifier, ClassifierConfig),
     # your own encoder and decoder (the estimators' encoder= and decoder=): never chosen by name
     "custom": Family(CustomAutoencoder, CustomConfig),
+    "variational": Family(DenseVAE, VAEConfig),
 }
 AUTOENCODER_FAMILIES = tuple(name for name, family in FAMILIES.items() if family.from_params)
 

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from ..files import write_bytes_atomic
 from .anomaly import error_histogram, error_maps, roc_curve
 from .curves import label_budget, loss_curves
+from .generative import activation_histogram, interpolation_strip, manifold_grid, sample_grid
 from .images import (
     activation_maximization_grid,
     image_grid,
@@ -38,6 +39,10 @@ __all__ = [
     "error_maps",
     "error_histogram",
     "roc_curve",
+    "activation_histogram",
+    "sample_grid",
+    "interpolation_strip",
+    "manifold_grid",
     "figure_to_png_bytes",
     "save_figure",
 ]

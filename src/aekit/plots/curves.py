@@ -8,7 +8,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-_PART_KEYS = ("reconstruction", "l2", "sparsity", "kl", "contractive")
+_PART_KEYS = ("reconstruction", "l2", "sparsity", "activity_l1", "kl", "contractive")
 
 
 def _parts(record: dict) -> dict:
