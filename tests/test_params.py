@@ -21,7 +21,7 @@ def bad_values(constraint):
     if isinstance(constraint, params.Maybe):
         return bad_values(constraint.inner)
     if isinstance(constraint, params.AnyOf):
-        return ["no such option", 1.5]
+        return [v for v in ["no such option", 1.5, -1.0, (1.0, -1.0)] if not constraint.allows(v)]
     if isinstance(constraint, params.Flag):
         return ["yes", 1]
     if isinstance(constraint, params.Options):
@@ -63,6 +63,10 @@ CASES += [
     ("PretrainedClassifier", "prefit", {"prefit": True}),
     ("PretrainedClassifier", "l2", {"autoencoder__l2": -1.0}),
     ("PretrainedClassifier", "learning_rate_schedule", {"autoencoder__learning_rate_schedule": "cosin"}),
+    ("LadderClassifier", "patience", {"patience": 3}),
+    ("LadderClassifier", "denoising_costs", {"denoising_costs": (1.0, 1.0)}),
+    ("LadderClassifier", "denoising_costs", {"hidden_layer_sizes": (8,), "denoising_costs": (1.0,) * 4}),
+    ("LadderClassifier", "denoising_costs", {"decoder": "gamma", "denoising_costs": (0.0, 1.0)}),
 ]
 
 
@@ -76,7 +80,7 @@ def mnist_sized():
 @pytest.fixture
 def no_training(monkeypatch):
     """Any training, or any look at the data, fails the test."""
-    from aekit.estimators import autoencoder, classifier
+    from aekit.estimators import autoencoder, classifier, ladder
 
     def touched(*args, **kwargs):
         pytest.fail("the data was looked at or training started before the parameters were checked")
@@ -84,6 +88,7 @@ def no_training(monkeypatch):
     monkeypatch.setattr(engine, "fit", touched)
     monkeypatch.setattr(autoencoder, "validate_data", touched)
     monkeypatch.setattr(classifier, "validate_data", touched)
+    monkeypatch.setattr(ladder, "validate_data", touched)
 
 
 @pytest.mark.parametrize("estimator, name, value", CASES, ids=[f"{e}-{n}-{v!r}"[:80] for e, n, v in CASES])

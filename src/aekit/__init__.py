@@ -2,11 +2,11 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .estimators import AutoencoderTransformer, PretrainedClassifier
+from .estimators import AutoencoderTransformer, LadderClassifier, PretrainedClassifier
 
 try:
     __version__ = version("aekit")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["AutoencoderTransformer", "PretrainedClassifier", "__version__"]
+__all__ = ["AutoencoderTransformer", "LadderClassifier", "PretrainedClassifier", "__version__"]

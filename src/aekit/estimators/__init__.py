@@ -2,12 +2,15 @@
 
 from .autoencoder import TRAINING_MODES, AutoencoderTransformer
 from .base import ESTIMATORS, AekitEstimator
-from .classifier import UNLABELLED, PretrainedClassifier
+from .classifier import PretrainedClassifier
+from .labels import UNLABELLED
+from .ladder import LadderClassifier
 
 __all__ = [
     "AekitEstimator",
     "AutoencoderTransformer",
     "ESTIMATORS",
+    "LadderClassifier",
     "PretrainedClassifier",
     "TRAINING_MODES",
     "UNLABELLED",

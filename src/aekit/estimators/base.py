@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import engine, params
 from ..nn import ACTIVATIONS
@@ -134,6 +134,30 @@ class AekitEstimator(BaseEstimator):
         return apply_in_batches(self.module_, fn, X, batch_size)
 
 
+class LogitsClassifier:
+    """The prediction methods of a classifier whose ``module_`` maps rows to logits over
+    ``classes_`` (columns in that order)."""
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
+        logits = torch.from_numpy(self._logits(X)).double()
+        return torch.softmax(logits, dim=1).numpy()  # float64, so rows sum to 1 to 1e-15
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Log of :meth:`predict_proba`, computed stably from the logits."""
+        return torch.log_softmax(torch.from_numpy(self._logits(X)).double(), dim=1).numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each row."""
+        check_is_fitted(self)  # before classes_ is looked up
+        return self.classes_[np.argmax(self._logits(X), axis=1)]
+
+    def _logits(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self._apply(self.module_, X)
+
+
 @torch.no_grad()
 def apply_in_batches(module: torch.nn.Module, fn, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     """``fn`` over the rows of ``X`` in evaluation mode, on the module's device; numpy out."""
@@ -144,7 +168,15 @@ def apply_in_batches(module: torch.nn.Module, fn, X: np.ndarray, batch_size: int
 
 
 # the engine's settings that are estimator parameters of the same name
-_TRAIN_SETTINGS = ("epochs", "batch_size", "learning_rate", "learning_rate_schedule", "validation_fraction", "patience")
+_TRAIN_SETTINGS = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "learning_rate_schedule",
+    "learning_rate_decay_start",
+    "validation_fraction",
+    "patience",
+)
 
 
 @dataclasses.dataclass(eq=False, repr=False, kw_only=True)
@@ -153,6 +185,7 @@ class TrainingParams:
     ``batch_size`` and ``learning_rate`` (whose defaults differ by estimator)."""
 
     learning_rate_schedule: str = engine.LEARNING_RATE_SCHEDULE.field("constant")
+    learning_rate_decay_start: float = engine.LEARNING_RATE_DECAY_START.field(2 / 3)
     validation_fraction: float = engine.VALIDATION_FRACTION.field(0.0)
     patience: int | None = engine.PATIENCE.field(None)
     device: str = engine.DEVICE.field("auto")

@@ -4,11 +4,9 @@ labelled or not (scikit-learn's semi-supervised convention: ``y == -1`` is unlab
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.base import ClassifierMixin
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from .. import classify
 from ..classify import DROPOUT, FREEZE, INPUT_DROPOUT, N_LAYERS
@@ -17,13 +15,12 @@ from ..nn import ClassifierConfig, EncoderClassifier
 from ..objectives import L2
 from ..params import Flag, InstanceOf, InvalidParameterError, Options, Param
 from .autoencoder import AutoencoderTransformer
-from .base import AekitEstimator, TrainingParams, estimator, is_fitted, unwrap
-
-UNLABELLED = -1  # scikit-learn's semi-supervised mark (SelfTrainingClassifier, LabelSpreading)
+from .base import AekitEstimator, LogitsClassifier, TrainingParams, estimator, is_fitted, unwrap
+from .labels import check_labels, labelled_mask
 
 
 @estimator
-class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
+class PretrainedClassifier(LogitsClassifier, ClassifierMixin, TrainingParams, AekitEstimator):
     """Classifier on top of an autoencoder pretrained on labelled and unlabelled rows.
 
     ``fit(X, y)`` follows scikit-learn's semi-supervised convention: rows with ``y == -1``
@@ -183,49 +180,3 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
             dropout=self.dropout,
             input_dropout=self.input_dropout,
         )
-
-    # -- using the fitted model ----------------------------------------------------------
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
-        logits = torch.from_numpy(self._logits(X)).double()
-        return torch.softmax(logits, dim=1).numpy()  # float64, so rows sum to 1 to 1e-15
-
-    def predict_log_proba(self, X) -> np.ndarray:
-        """Log of :meth:`predict_proba`, computed stably from the logits."""
-        return torch.log_softmax(torch.from_numpy(self._logits(X)).double(), dim=1).numpy()
-
-    def predict(self, X) -> np.ndarray:
-        """The most probable class of each row."""
-        check_is_fitted(self)  # before classes_ is looked up
-        return self.classes_[np.argmax(self._logits(X), axis=1)]
-
-    def _logits(self, X) -> np.ndarray:
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self._apply(self.module_, X)
-
-
-def labelled_mask(y: np.ndarray) -> np.ndarray:
-    """True where ``y`` is not the integer ``-1`` (strings are always labels)."""
-    if y.dtype.kind in "iuf":
-        return y != UNLABELLED
-    if y.dtype.kind == "O":
-        return np.array([not (isinstance(v, (int, float, np.number)) and v == UNLABELLED) for v in y], dtype=bool)
-    return np.ones(len(y), dtype=bool)
-
-
-def check_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(classes_, class indices)`` of the labelled rows; clear errors when they cannot train."""
-    if len(y) == 0:
-        raise ValueError(
-            f"no labelled rows: every y is {UNLABELLED}, the mark of an unlabelled "
-            "row; label at least one row of each of 2 classes"
-        )
-    check_classification_targets(y)
-    classes, targets = np.unique(y, return_inverse=True)
-    if len(classes) < 2:
-        raise ValueError(
-            f"the labelled rows (y != {UNLABELLED}) have 1 class "
-            f"({classes.tolist()[0]!r}); a classifier needs at least 2 classes"
-        )
-    return classes, targets

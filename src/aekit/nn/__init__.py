@@ -4,6 +4,7 @@ from .activations import ACTIVATIONS, make_activation
 from .classifier import ClassifierConfig, EncoderClassifier
 from .encoder import DenseEncoder
 from .families import AUTOENCODER_FAMILIES, FAMILIES, Family, family_of
+from .ladder import LadderConfig, LadderNetwork
 from .layers import TiedLinear
 from .stacked import StackedAutoencoder, StackedConfig
 
@@ -15,6 +16,8 @@ __all__ = [
     "EncoderClassifier",
     "FAMILIES",
     "Family",
+    "LadderConfig",
+    "LadderNetwork",
     "StackedAutoencoder",
     "StackedConfig",
     "TiedLinear",

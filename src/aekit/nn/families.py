@@ -16,6 +16,7 @@ from typing import Any
 from torch import nn
 
 from .classifier import ClassifierConfig, EncoderClassifier
+from .ladder import LadderConfig, LadderNetwork
 from .stacked import StackedAutoencoder, StackedConfig
 
 
@@ -58,6 +59,7 @@ def _dense_config(params: Mapping[str, Any], n_features: int) -> StackedConfig:
 FAMILIES: dict[str, Family] = {
     "dense": Family(StackedAutoencoder, StackedConfig, _dense_config, layerwise=True),
     "classifier": Family(EncoderClassifier, ClassifierConfig),
+    "ladder": Family(LadderNetwork, LadderConfig),
 }
 AUTOENCODER_FAMILIES = tuple(name for name, family in FAMILIES.items() if family.from_params)
 
