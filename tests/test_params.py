@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
 
-from aekit import AutoencoderTransformer, PretrainedClassifier, engine, params
+from aekit import AutoencoderTransformer, LadderClassifier, PretrainedClassifier, engine, params
 from aekit.cli import build_parser
 from aekit.estimators import ESTIMATORS
 
@@ -80,15 +80,14 @@ def mnist_sized():
 @pytest.fixture
 def no_training(monkeypatch):
     """Any training, or any look at the data, fails the test."""
-    from aekit.estimators import autoencoder, classifier, ladder
+    from aekit.estimators import autoencoder, base
 
     def touched(*args, **kwargs):
         pytest.fail("the data was looked at or training started before the parameters were checked")
 
     monkeypatch.setattr(engine, "fit", touched)
     monkeypatch.setattr(autoencoder, "validate_data", touched)
-    monkeypatch.setattr(classifier, "validate_data", touched)
-    monkeypatch.setattr(ladder, "validate_data", touched)
+    monkeypatch.setattr(base, "validate_data", touched)
 
 
 @pytest.mark.parametrize("estimator, name, value", CASES, ids=[f"{e}-{n}-{v!r}"[:80] for e, n, v in CASES])
@@ -136,6 +135,7 @@ FLAG_SETS = [
     ("demo", AutoencoderTransformer, ""),
     ("pretrain", PretrainedClassifier, ""),
     ("pretrain", AutoencoderTransformer, "autoencoder"),
+    ("pretrain", LadderClassifier, "ladder"),
 ]
 
 

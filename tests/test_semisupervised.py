@@ -103,14 +103,14 @@ def batch(n_l=5, n_u=9, n_inputs=7, n_classes=3):
     return x_l, torch.arange(n_l) % n_classes, x_u
 
 
-@pytest.mark.parametrize("decoder", ["full", "gamma"])
-def test_objective_and_gradients_match_the_plain_formulation(decoder):
+@pytest.mark.parametrize("decoder, n_l", [("full", 5), ("gamma", 5), ("full", 9)])  # 9: as many as unlabelled
+def test_objective_and_gradients_match_the_plain_formulation(decoder, n_l):
     net = perturbed_network(decoder)
     costs = {k: 0.5 + k for k in net.config.decoded_layers}
     noise = Recorded(0.3)
-    loss, parts = ladder_objective(net, costs, noise)(batch())
+    loss, parts = ladder_objective(net, costs, noise)(batch(n_l))
     grads = torch.autograd.grad(loss, list(net.parameters()))
-    expected = reference_cost(net, *batch(), noise.draws, costs, net.config.decoded_layers)
+    expected = reference_cost(net, *batch(n_l), noise.draws, costs, net.config.decoded_layers)
     expected_grads = torch.autograd.grad(expected, list(net.parameters()))
     torch.testing.assert_close(loss, expected, rtol=1e-12, atol=1e-12)
     for got, want in zip(grads, expected_grads):

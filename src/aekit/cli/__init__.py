@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from ..estimators import AutoencoderTransformer, PretrainedClassifier
+from ..estimators import AutoencoderTransformer, LadderClassifier, PretrainedClassifier
 from . import commands
 from .flags import add_param_flags
 from .presets import PRESETS
@@ -108,6 +108,8 @@ def _add_pretrain_parser(sub) -> None:
         prefix="sda",
         only=("corruption", "corruption_level", "layerwise_epochs"),
     )
+    group = study.add_argument_group("the Ladder network of the ladder method (--ladder-*)")
+    dests += add_param_flags(group, LadderClassifier, prefix="ladder", exclude=_NOT_FLAGS)
     study.set_defaults(model_dests=dests)
 
 

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from ..estimators import AutoencoderTransformer, PretrainedClassifier
+from ..estimators import AutoencoderTransformer, LadderClassifier, PretrainedClassifier
 from .flags import given
 from .presets import PRESETS, QUICK
 
@@ -118,28 +118,34 @@ def report(args) -> int:
     return 0
 
 
-def _study_templates(args) -> tuple[PretrainedClassifier, AutoencoderTransformer | None]:
-    """The classifier (holding the autoencoder) and the stacked denoising autoencoder the
-    flags describe, checked."""
+def _study_templates(args) -> tuple[PretrainedClassifier, AutoencoderTransformer | None, LadderClassifier]:
+    """The classifier (holding the autoencoder), the stacked denoising autoencoder and the
+    Ladder network the flags describe, checked."""
     from .. import study
 
     values = given(args, args.model_dests)
-    sda_values = {k.split("__", 1)[1]: v for k, v in values.items() if k.startswith("sda__")}
+    own = {prefix: _prefixed(values, prefix) for prefix in ("sda", "ladder")}
     classifier = PretrainedClassifier(verbose=not args.quiet).set_params(
-        **{k: v for k, v in values.items() if not k.startswith("sda__")}
+        **{k: v for k, v in values.items() if not k.startswith(("sda__", "ladder__"))}
     )
-    sda = study.default_sda(classifier.component("autoencoder")).set_params(**sda_values) if sda_values else None
-    for estimator in (classifier, sda):
+    sda = study.default_sda(classifier.component("autoencoder")).set_params(**own["sda"]) if own["sda"] else None
+    ladder = LadderClassifier(verbose=not args.quiet, **own["ladder"])
+    for estimator in (classifier, sda, ladder):
         if estimator is not None:
             estimator._validate_params()
-    return classifier, sda
+    return classifier, sda, ladder
+
+
+def _prefixed(values: dict, prefix: str) -> dict:
+    """The values of the flags ``--<prefix>-*``, by parameter name."""
+    return {k.split("__", 1)[1]: v for k, v in values.items() if k.startswith(prefix + "__")}
 
 
 def pretrain(args) -> int:
     from .. import study
     from ..datasets import load
 
-    classifier, sda = _study_templates(args)
+    classifier, sda, ladder = _study_templates(args)
     data = load(args.dataset, args.data_dir, verbose=not args.quiet)
     if data.y_train is None or not len(data.X_test):
         raise ValueError(f"{data.name}: the study needs labels and a test set")
@@ -154,6 +160,7 @@ def pretrain(args) -> int:
         methods=args.methods or study.METHODS,
         classifier=classifier,
         sda=sda,
+        ladder=ladder,
         logreg_C=args.logreg_c,
         progress=not args.quiet,
     )

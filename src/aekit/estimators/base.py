@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import engine, params
 from ..nn import ACTIVATIONS
+from .labels import check_labels, labelled_mask
 
 # class name -> estimator class: what aekit.io can save and load
 ESTIMATORS: dict[str, type] = {}
@@ -135,8 +136,16 @@ class AekitEstimator(BaseEstimator):
 
 
 class LogitsClassifier:
-    """The prediction methods of a classifier whose ``module_`` maps rows to logits over
-    ``classes_`` (columns in that order)."""
+    """A classifier whose ``module_`` maps rows to logits over ``classes_`` (columns in that
+    order): its prediction methods, and the check of semi-supervised training data."""
+
+    def _check_semisupervised(self, X, y) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(X, labelled mask, classes_, class index of each labelled row)`` from ``X`` and
+        ``y`` in which ``-1`` marks an unlabelled row; clear errors when they cannot train."""
+        X, y = validate_data(self, X, y, dtype=np.float32)
+        labelled = labelled_mask(y)
+        classes, targets = check_labels(y[labelled])
+        return X, labelled, classes, targets
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""

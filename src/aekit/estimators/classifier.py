@@ -3,10 +3,8 @@ labelled or not (scikit-learn's semi-supervised convention: ``y == -1`` is unlab
 
 from __future__ import annotations
 
-import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils.validation import validate_data
 
 from .. import classify
 from ..classify import DROPOUT, FREEZE, INPUT_DROPOUT, N_LAYERS
@@ -16,7 +14,6 @@ from ..objectives import L2
 from ..params import Flag, InstanceOf, InvalidParameterError, Options, Param
 from .autoencoder import AutoencoderTransformer
 from .base import AekitEstimator, LogitsClassifier, TrainingParams, estimator, is_fitted, unwrap
-from .labels import check_labels, labelled_mask
 
 
 @estimator
@@ -107,9 +104,7 @@ class PretrainedClassifier(LogitsClassifier, ClassifierMixin, TrainingParams, Ae
         """
         self._validate_params()
         config = self._train_config("classifier")
-        X, y = validate_data(self, X, y, dtype=np.float32)
-        labelled = labelled_mask(y)
-        classes, targets = check_labels(y[labelled])
+        X, labelled, classes, targets = self._check_semisupervised(X, y)
         ae_seed, seed = self._seeds(2)  # one stream: the autoencoder, then the classifier
         device, init_generator, generator = self._runtime(seed)
         module = self._build_module(X, len(classes), ae_seed, init_generator).to(device)

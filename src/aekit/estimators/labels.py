@@ -25,8 +25,15 @@ def check_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             f"no labelled rows: every y is {UNLABELLED}, the mark of an unlabelled "
             "row; label at least one row of each of 2 classes"
         )
-    check_classification_targets(y)
-    classes, targets = np.unique(y, return_inverse=True)
+    try:
+        check_classification_targets(y)
+        classes, targets = np.unique(y, return_inverse=True)
+    except TypeError as error:  # numpy cannot order e.g. str and int
+        kinds = ", ".join(sorted({type(v).__name__ for v in y}))
+        raise ValueError(
+            f"the labelled rows mix label types ({kinds}), which cannot be ordered into classes; "
+            "give every label the same type (-1 marks unlabelled rows in an object array)"
+        ) from error
     if len(classes) < 2:
         raise ValueError(
             f"the labelled rows (y != {UNLABELLED}) have 1 class "

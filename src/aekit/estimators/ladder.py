@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import engine, semisupervised
@@ -16,7 +16,6 @@ from ..nn import LadderConfig, LadderNetwork
 from ..params import AnyOf, InvalidParameterError, Options, Param, Sizes
 from ..semisupervised import DECODER, DENOISING_COSTS, NOISE_STD
 from .base import AekitEstimator, LogitsClassifier, TrainingParams, estimator
-from .labels import check_labels, labelled_mask
 
 # Rasmus et al.'s hidden layers for MNIST's 784 pixels; "auto" scales them to smaller inputs
 PAPER_WIDTHS, PAPER_INPUTS = (1000, 500, 250, 250, 250), 784
@@ -31,7 +30,7 @@ def auto_hidden_sizes(n_features: int) -> tuple[int, ...]:
 
 
 @estimator
-class LadderClassifier(LogitsClassifier, ClassifierMixin, TrainingParams, AekitEstimator):
+class LadderClassifier(LogitsClassifier, ClassifierMixin, TransformerMixin, TrainingParams, AekitEstimator):
     """Ladder network (Rasmus, Valpola, Honkala, Berglund & Raiko, NIPS 2015): a classifier
     trained on its labelled rows while it denoises every row, layer by layer.
 
@@ -52,6 +51,7 @@ class LadderClassifier(LogitsClassifier, ClassifierMixin, TrainingParams, AekitE
     Attributes
     ----------
     module_ : aekit.nn.LadderNetwork
+        The network: its ``forward`` gives the clean logits, ``hidden`` the hidden layers.
     classes_ : ndarray of shape (n_classes,)
     history_ : list of dict
         Per-epoch records: ``loss``, ``cross_entropy``, ``denoising_<l>`` (layer l's cost
@@ -99,13 +99,12 @@ class LadderClassifier(LogitsClassifier, ClassifierMixin, TrainingParams, AekitE
 
         Returns
         -------
-        self
+        self : LadderClassifier
+            Fitted.
         """
         self._validate_params()
+        X, labelled, classes, targets = self._check_semisupervised(X, y)
         config = self._train_config("ladder")
-        X, y = validate_data(self, X, y, dtype=np.float32)
-        labelled = labelled_mask(y)
-        classes, targets = check_labels(y[labelled])
         device, init_generator, generator = self._runtime(self.random_state)
         sizes = self._hidden_sizes(X.shape[1])
         module = LadderNetwork(LadderConfig(X.shape[1], sizes, len(classes), self.decoder), init_generator)
@@ -157,3 +156,8 @@ class LadderClassifier(LogitsClassifier, ClassifierMixin, TrainingParams, AekitE
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
         return self._apply(self.module_.hidden, X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

@@ -82,9 +82,20 @@ class LadderConfig(DictConfig):
 
 def batch_norm(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(normalised z, mean, variance)`` of each column over the batch (biased variance)."""
-    mean = z.mean(0)
-    var = z.var(0, unbiased=False)
-    return (z - mean) / torch.sqrt(var + BN_EPS), mean, var
+    var, mean = torch.var_mean(z, 0, unbiased=False)
+    return (z - mean) * torch.rsqrt(var + BN_EPS), mean, var
+
+
+def batch_norm_parts(z: torch.Tensor, sizes: list[int]) -> tuple[torch.Tensor, list[tuple]]:
+    """``z`` with each block of rows (``sizes``, top to bottom) normalised by its own batch
+    statistics, and each block's ``(mean, variance)``."""
+    if len(set(sizes)) == 1:  # equal blocks (the usual step): one view, no copies
+        blocks = z.view(len(sizes), sizes[0], z.shape[1])  # (parts, B, n)
+        var, mean = torch.var_mean(blocks, 1, unbiased=False, keepdim=True)
+        normed = ((blocks - mean) * torch.rsqrt(var + BN_EPS)).view_as(z)
+        return normed, [(m[0], v[0]) for m, v in zip(mean, var)]
+    parts = [batch_norm(p) for p in z.split(sizes)]
+    return torch.cat([p[0] for p in parts]), [(m, v) for _, m, v in parts]
 
 
 def combinator(z: torch.Tensor, u: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -106,8 +117,8 @@ def denoising_cost(z_hat: torch.Tensor, z: torch.Tensor, mean=None, var=None) ->
     normalised with the clean batch's statistics of its layer (none for the input), compared
     with the clean normalised ``z``."""
     if mean is not None:
-        z_hat = (z_hat - mean) / torch.sqrt(var + BN_EPS)
-    return (z_hat - z).pow(2).mean()
+        z_hat = (z_hat - mean) * torch.rsqrt(var + BN_EPS)
+    return F.mse_loss(z_hat, z)
 
 
 @dataclass
@@ -136,7 +147,7 @@ class BatchStatistics(nn.Module):
         self.var.lerp_(var.detach(), momentum)
 
     def normalise(self, z: torch.Tensor) -> torch.Tensor:
-        return (z - self.mean) / torch.sqrt(self.var + BN_EPS)
+        return (z - self.mean) * torch.rsqrt(self.var + BN_EPS)
 
 
 class LadderNetwork(nn.Module):
@@ -201,12 +212,10 @@ class LadderNetwork(nn.Module):
         h = noise(h) if noise else h
         z, stats = [h], [None]
         for k in range(1, self.depth + 1):
-            pre = self.weights[k - 1](h)  # (B, n_{k-1}) -> (B, n_k)
-            normed = [batch_norm(p) for p in pre.split(sizes)]
-            h = torch.cat([n for n, _, _ in normed]) if len(normed) > 1 else normed[0][0]
+            h, part_stats = batch_norm_parts(self.weights[k - 1](h), sizes)  # (B, n_{k-1}) -> (B, n_k)
             h = noise(h) if noise else h
             z.append(h)
-            stats.append([(m, v) for _, m, v in normed])
+            stats.append(part_stats)
             h = self.activate(h, k)
         return EncoderPass(z, stats, h)
 
