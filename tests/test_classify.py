@@ -6,9 +6,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from helpers import train_config
+from helpers import SEMI_SUPERVISED_FAILED_CHECKS, semi_supervised_data, train_config
 from sklearn.base import clone
-from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -28,13 +27,6 @@ def tiny(autoencoder=None, **params):
     )
 
 
-EXPECTED_FAILED_CHECKS = {
-    "check_classifiers_classes": "it fits labels [-1, 1]; -1 marks an unlabelled row (scikit-learn's "
-    "semi-supervised convention), so one class is left; scikit-learn exempts its own semi-supervised "
-    "estimators from that part of the check by name",
-}
-
-
 @parametrize_with_checks(
     [
         PretrainedClassifier(
@@ -45,7 +37,7 @@ EXPECTED_FAILED_CHECKS = {
             device="cpu",
         )
     ],
-    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
+    expected_failed_checks=lambda estimator: SEMI_SUPERVISED_FAILED_CHECKS,
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
@@ -54,10 +46,7 @@ def test_sklearn_estimator_checks(estimator, check):
 @pytest.fixture
 def data():
     """120 rows, 10 features, 3 classes; the last 90 rows unlabelled (y == -1)."""
-    X, y = make_classification(n_samples=120, n_features=10, n_informative=6, n_classes=3, random_state=0)
-    y_semi = y.copy()
-    y_semi[30:] = -1
-    return X.astype(np.float32), y, y_semi
+    return semi_supervised_data(120)
 
 
 def autoencoder_module(sizes=(8, 6, 4), seed=0):
@@ -204,6 +193,7 @@ def test_string_labels_with_minus_one_in_an_object_array(data):
         (np.full(120, -1), "no labelled rows"),
         (np.r_[np.full(30, 2), np.full(90, -1)], "1 class"),
         (np.linspace(0, 1, 120), "Unknown label type"),
+        (np.array(["a", 1, -1] * 40, dtype=object), "mix label types"),
     ],
 )
 def test_clear_errors_on_labels(data, y_labels, message):

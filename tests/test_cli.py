@@ -167,9 +167,13 @@ def test_pretrain_study_writes_json_table_and_plot(tmp_path, capsys):
                 "--seeds",
                 "2",
                 "--methods",
-                "scratch,pretrained-finetuned,logreg-raw",
+                "scratch,pretrained-finetuned,logreg-raw,ladder",
                 "--autoencoder-hidden",
                 "16",
+                "--ladder-hidden",
+                "16",
+                "--ladder-epochs",
+                "2",
                 "--autoencoder-epochs",
                 "2",
                 "--epochs",
@@ -183,7 +187,8 @@ def test_pretrain_study_writes_json_table_and_plot(tmp_path, capsys):
         == 0
     )
     records = json.loads((out / "study.json").read_text())
-    assert len(records) == 2 * 2 * 3
+    assert len(records) == 2 * 2 * 4
+    assert {r["n_epochs"] for r in records if r["method"] == "ladder"} == {2}
     assert {r["n_labels"] for r in records} == {20, 50}
     assert (out / "label_budget.png").read_bytes()[:4] == b"\x89PNG"
     assert "scratch" in (out / "study.md").read_text()
@@ -198,7 +203,7 @@ def test_report_with_a_study_and_a_bad_study_file(tmp_path, capsys):
         json.dumps(
             [
                 {"method": m, "n_labels": n, "seed": s, "test_error": e}
-                for m, e in [("scratch", 30.0), ("pretrained-finetuned", 20.0)]
+                for m, e in [("scratch", 30.0), ("pretrained-finetuned", 20.0), ("ladder", 5.0)]
                 for n in (20, 50)
                 for s in (0, 1)
             ]
@@ -223,6 +228,7 @@ def test_report_with_a_study_and_a_bad_study_file(tmp_path, capsys):
         == 0
     )
     assert "Label-budget study" in page.read_text()
+    assert "| labels | seeds | scratch | pretrained-finetuned | ladder |" in page.read_text()
     study.write_text("{not json")
     assert main(["-q", "report", str(run), "--dataset", "digits", "--study", str(study), "--out", str(page)]) == 1
     assert "study.json" in capsys.readouterr().err

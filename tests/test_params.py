@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
 
-from aekit import AutoencoderTransformer, PretrainedClassifier, VariationalAutoencoder, engine, params
+from aekit import AutoencoderTransformer, LadderClassifier, PretrainedClassifier, VariationalAutoencoder, engine, params
 from aekit.cli import build_parser
 from aekit.estimators import ESTIMATORS
 from aekit.estimators.outlier import Reconstructs, Smoothing
@@ -26,7 +26,7 @@ def bad_values(constraint):
     if isinstance(constraint, Smoothing):
         return ["no such option", -1.0, True]
     if isinstance(constraint, params.AnyOf):
-        return ["no such option", 1.5]
+        return [v for v in ["no such option", 1.5, -1.0, (1.0, -1.0)] if not constraint.allows(v)]
     if isinstance(constraint, params.Flag):
         return ["yes", 1]
     if isinstance(constraint, params.Options):
@@ -78,6 +78,10 @@ CASES += [
     ("PretrainedClassifier", "prefit", {"prefit": True}),
     ("PretrainedClassifier", "l2", {"autoencoder__l2": -1.0}),
     ("PretrainedClassifier", "learning_rate_schedule", {"autoencoder__learning_rate_schedule": "cosin"}),
+    ("LadderClassifier", "patience", {"patience": 3}),
+    ("LadderClassifier", "denoising_costs", {"denoising_costs": (1.0, 1.0)}),
+    ("LadderClassifier", "denoising_costs", {"hidden_layer_sizes": (8,), "denoising_costs": (1.0,) * 4}),
+    ("LadderClassifier", "denoising_costs", {"decoder": "gamma", "denoising_costs": (0.0, 1.0)}),
 ]
 
 
@@ -91,14 +95,14 @@ def mnist_sized():
 @pytest.fixture
 def no_training(monkeypatch):
     """Any training, or any look at the data, fails the test."""
-    from aekit.estimators import autoencoder, classifier, variational
+    from aekit.estimators import autoencoder, base, variational
 
     def touched(*args, **kwargs):
         pytest.fail("the data was looked at or training started before the parameters were checked")
 
     monkeypatch.setattr(engine, "fit", touched)
     monkeypatch.setattr(autoencoder, "validate_data", touched)
-    monkeypatch.setattr(classifier, "validate_data", touched)
+    monkeypatch.setattr(base, "validate_data", touched)
     monkeypatch.setattr(variational, "validate_data", touched)
 
 
@@ -148,6 +152,7 @@ FLAG_SETS = [
     ("demo", AutoencoderTransformer, ""),
     ("pretrain", PretrainedClassifier, ""),
     ("pretrain", AutoencoderTransformer, "autoencoder"),
+    ("pretrain", LadderClassifier, "ladder"),
 ]
 
 

@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.datasets import make_classification
 from threadpoolctl import threadpool_limits
 
-from aekit import AutoencoderTransformer, PretrainedClassifier, study
+from aekit import AutoencoderTransformer, LadderClassifier, PretrainedClassifier, study
 
 FIELDS = {
     "method",
@@ -22,7 +22,11 @@ FIELDS = {
     "n_unlabelled",
 }
 TINY_AE = AutoencoderTransformer((8, 4), epochs=2, batch_size=32)
-TINY = dict(classifier=PretrainedClassifier(TINY_AE, epochs=5, batch_size=16, device="cpu"), progress=False)
+TINY = dict(
+    classifier=PretrainedClassifier(TINY_AE, epochs=5, batch_size=16, device="cpu"),
+    ladder=LadderClassifier((8,), epochs=2, batch_size=32, device="cpu"),
+    progress=False,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -91,6 +95,17 @@ def test_run_study_end_to_end(data, tmp_path, monkeypatch):
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
 
 
+def test_the_ladder_trains_on_every_row_with_the_budgets_labels_only(data, monkeypatch):
+    seen = []
+    fit = LadderClassifier.fit
+    monkeypatch.setattr(
+        LadderClassifier, "fit", lambda self, X, y: seen.append((len(X), int(np.sum(y != -1)))) or fit(self, X, y)
+    )
+    records = study.run_study(*data, budgets=(6, None), seeds=1, methods=("ladder",), **TINY)
+    assert seen == [(150, 6), (150, 150)]
+    assert [r["n_epochs"] for r in records] == [2, 2]
+
+
 def test_the_test_labels_choose_nothing(data):
     """Early stopping and every other choice see the labelled subset only: shuffling the test
     labels changes the test errors and nothing else."""
@@ -118,6 +133,8 @@ def test_bad_settings_fail_before_training(data, monkeypatch):
             classifier=PretrainedClassifier(clone(TINY_AE).set_params(l2=-1.0)),
             progress=False,
         )
+    with pytest.raises(ValueError, match="noise_std=-1.0 is not allowed"):
+        study.run_study(*data, budgets=(30,), ladder=LadderClassifier(noise_std=-1.0), progress=False)
     with pytest.raises(ValueError, match="corruption_level=1.0 is not allowed"):
         study.run_study(
             *data,

@@ -5,6 +5,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .estimators import (
     AutoencoderOutlierDetector,
     AutoencoderTransformer,
+    LadderClassifier,
     PretrainedClassifier,
     VariationalAutoencoder,
 )
@@ -17,6 +18,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
+    "LadderClassifier",
     "PretrainedClassifier",
     "VariationalAutoencoder",
     "__version__",

@@ -275,7 +275,8 @@ def _study_section(study: list[dict]) -> Section:
     return Section(
         "Label-budget study",
         "Test error against the number of labels, mean ± std "
-        "over seeds: pretrained lines below the from-scratch line mean pretraining helps.",
+        "over seeds: pretrained lines below the from-scratch line mean pretraining helps; the "
+        "ladder line is a network that learns from the unlabelled rows throughout its training.",
         _png(plots.label_budget(records, metric="error")),
         f"<pre>{html.escape(summarize(study))}</pre>",
     )

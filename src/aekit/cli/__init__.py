@@ -12,7 +12,7 @@ import argparse
 import logging
 import sys
 
-from ..estimators import AutoencoderOutlierDetector, AutoencoderTransformer, PretrainedClassifier
+from ..estimators import AutoencoderOutlierDetector, AutoencoderTransformer, LadderClassifier, PretrainedClassifier
 from . import commands, errors, runs
 from .commands import MODELS
 from .flags import add_model_flags, add_param_flags
@@ -197,6 +197,8 @@ def _add_pretrain_parser(sub) -> None:
         prefix="sda",
         only=("corruption", "corruption_level", "layerwise_epochs"),
     )
+    group = study.add_argument_group("the Ladder network of the ladder method (--ladder-*)")
+    dests += add_param_flags(group, LadderClassifier, prefix="ladder", exclude=_NOT_FLAGS)
     study.set_defaults(model_dests=dests)
 
 

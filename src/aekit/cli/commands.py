@@ -14,6 +14,7 @@ import numpy as np
 from ..estimators import (
     AutoencoderOutlierDetector,
     AutoencoderTransformer,
+    LadderClassifier,
     PretrainedClassifier,
     VariationalAutoencoder,
 )
@@ -302,28 +303,34 @@ def _square(n_features: int) -> tuple[int, int]:
     return side, side
 
 
-def _study_templates(args) -> tuple[PretrainedClassifier, AutoencoderTransformer | None]:
-    """The classifier (holding the autoencoder) and the stacked denoising autoencoder the
-    flags describe, checked."""
+def _study_templates(args) -> tuple[PretrainedClassifier, AutoencoderTransformer | None, LadderClassifier]:
+    """The classifier (holding the autoencoder), the stacked denoising autoencoder and the
+    Ladder network the flags describe, checked."""
     from .. import study
 
     values = given(args, args.model_dests)
-    sda_values = {k.split("__", 1)[1]: v for k, v in values.items() if k.startswith("sda__")}
+    own = {prefix: _prefixed(values, prefix) for prefix in ("sda", "ladder")}
     classifier = PretrainedClassifier(verbose=not args.quiet).set_params(
-        **{k: v for k, v in values.items() if not k.startswith("sda__")}
+        **{k: v for k, v in values.items() if not k.startswith(("sda__", "ladder__"))}
     )
-    sda = study.default_sda(classifier.component("autoencoder")).set_params(**sda_values) if sda_values else None
-    for estimator in (classifier, sda):
+    sda = study.default_sda(classifier.component("autoencoder")).set_params(**own["sda"]) if own["sda"] else None
+    ladder = LadderClassifier(verbose=not args.quiet, **own["ladder"])
+    for estimator in (classifier, sda, ladder):
         if estimator is not None:
             estimator._validate_params()
-    return classifier, sda
+    return classifier, sda, ladder
+
+
+def _prefixed(values: dict, prefix: str) -> dict:
+    """The values of the flags ``--<prefix>-*``, by parameter name."""
+    return {k.split("__", 1)[1]: v for k, v in values.items() if k.startswith(prefix + "__")}
 
 
 def pretrain(args) -> int:
     from .. import study
     from ..datasets import load
 
-    classifier, sda = _study_templates(args)
+    classifier, sda, ladder = _study_templates(args)
     out = Path(args.out)
     runs.check_target(out)
     data = load(args.dataset, args.data_dir, verbose=not args.quiet)
@@ -340,6 +347,7 @@ def pretrain(args) -> int:
         methods=args.methods or study.METHODS,
         classifier=classifier,
         sda=sda,
+        ladder=ladder,
         logreg_C=args.logreg_c,
         progress=not args.quiet,
     )

@@ -4,7 +4,7 @@ A source gives the engine, for one epoch, ``steps(batch_size)`` batches of exact
 ``batch_size`` rows each (static shapes, which CUDA-graph capture needs), in an order drawn from
 the training generator; ``split`` holds out a validation source; ``chunks`` runs through every
 row once, in order, for evaluation. A batch is whatever the loss function takes: a tensor for
-:class:`InMemory`; other sources may yield tuples (e.g. a labelled and an unlabelled batch).
+:class:`InMemory`; a tuple of a labelled and an unlabelled batch for :class:`SemiSupervised`.
 
 :class:`InMemory` keeps the data in one tensor on the training device and slices a fresh
 permutation each epoch: no DataLoader and no per-sample Python. The remainder of each epoch's
@@ -95,6 +95,83 @@ class DynamicBinarized(InMemory):
         if validation is None:
             return self, None
         return DynamicBinarized(train.X), InMemory(torch.bernoulli(validation.X, generator=generator))
+
+
+class SemiSupervised:
+    """Every row unlabelled, and some of them also labelled: the two batches of a
+    semi-supervised step (a Ladder network's).
+
+    An epoch runs over every row of ``X`` as unlabelled (their labels, if any, unused) in a
+    fresh random order; beside each unlabelled batch comes a batch of labelled rows, cycled:
+    each pass over the labelled rows is a new permutation, its remainder left out as
+    :class:`InMemory` does. A batch is ``(x_labelled, y_labelled, x_unlabelled)``. With fewer
+    labelled rows than ``batch_size`` every labelled batch holds all of them (in a new order).
+
+    Parameters
+    ----------
+    X : Tensor of shape (n, d)
+        Every row, on the training device.
+    labelled : Tensor of int64, shape (m,)
+        Indices of the labelled rows in ``X``.
+    y : Tensor of int64, shape (m,)
+        Their class indices.
+    """
+
+    def __init__(self, X: torch.Tensor, labelled: torch.Tensor, y: torch.Tensor):
+        if len(labelled) != len(y) or len(labelled) == 0:
+            raise ValueError(f"need one class index per labelled row, and at least one: {len(labelled)}, {len(y)}")
+        self.X, self.labelled, self.y = X, labelled, y
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def steps(self, batch_size: int) -> int:
+        return len(self.X) // batch_size
+
+    def labelled_batch_size(self, batch_size: int) -> int:
+        return min(batch_size, len(self.labelled))
+
+    def epoch(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
+        perm = permutation(len(self.X), generator, self.X.device)
+        labelled = self._labelled_batches(batch_size, generator)
+        for i in range(self.steps(batch_size)):
+            picks = next(labelled)  # (b_l,) positions in self.labelled
+            rows = self.labelled.index_select(0, picks)
+            unlabelled = perm[i * batch_size : (i + 1) * batch_size]
+            yield self.X.index_select(0, rows), self.y.index_select(0, picks), self.X.index_select(0, unlabelled)
+
+    def _labelled_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+        """Positions of the labelled rows, batch by batch, a new permutation each pass."""
+        size = self.labelled_batch_size(batch_size)
+        while True:
+            perm = permutation(len(self.labelled), generator, self.X.device)
+            for j in range(len(perm) // size):
+                yield perm[j * size : (j + 1) * size]
+
+    def split(self, fraction: float, generator: torch.Generator) -> tuple[SemiSupervised, SemiSupervised | None]:
+        """Hold out a random ``fraction`` of the labelled rows (at least one) for validation;
+        they leave the training rows altogether, so the validation loss is on rows never seen."""
+        if fraction == 0:
+            return self, None
+        m = len(self.labelled)
+        n_val = max(1, int(round(fraction * m)))
+        if n_val >= m:
+            raise ValueError(f"validation_fraction={fraction} leaves no labelled training rows out of {m}")
+        perm = permutation(m, generator, self.X.device)
+        held, kept = perm[:n_val], perm[n_val:]
+        keep = torch.ones(len(self.X), dtype=torch.bool, device=self.X.device)
+        keep[self.labelled[held]] = False
+        new_index = torch.cumsum(keep, 0) - 1  # row i of X -> its row in X[keep]
+        train = SemiSupervised(self.X[keep], new_index[self.labelled[kept]], self.y[kept])
+        rows = self.labelled[held]
+        validation = SemiSupervised(self.X[rows], torch.arange(n_val, device=self.X.device), self.y[held])
+        return train, validation
+
+    def chunks(self, size: int) -> Iterator[tuple[tuple[torch.Tensor, torch.Tensor], int]]:
+        """``((labelled rows, their class indices), how many)`` in order, every labelled row once."""
+        for start in range(0, len(self.labelled), size):
+            rows = self.labelled[start : start + size]
+            yield (self.X.index_select(0, rows), self.y[start : start + size]), len(rows)
 
 
 def source_of(data, device: torch.device, dtype: torch.dtype) -> Source:

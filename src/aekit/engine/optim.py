@@ -62,12 +62,28 @@ def _start_adam_at_step(optimizer: torch.optim.Adam, step: int) -> None:
 
 
 def learning_rate_at(config: TrainConfig, epoch: int) -> float:
-    """The step size for 0-based ``epoch``: constant, or cosine-annealed from the configured
+    """The step size for 0-based ``epoch``: constant; cosine-annealed from the configured
     rate towards 0 at the end of ``config.epochs`` (Loshchilov & Hutter 2017, one cycle, no
-    restart): long runs settle into a minimum instead of bouncing around it at a fixed rate."""
+    restart): long runs settle into a minimum instead of bouncing around it at a fixed rate;
+    or "linear": see :func:`linear_decay`."""
     if config.learning_rate_schedule == "cosine":
         return config.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+    if config.learning_rate_schedule == "linear":
+        return config.learning_rate * linear_decay(epoch, config.epochs, config.learning_rate_decay_start)
     return config.learning_rate
+
+
+def linear_decay(epoch: int, epochs: int, start: float) -> float:
+    """The factor of the step size in 0-based ``epoch`` of ``epochs``: 1 for the first
+    ``start * epochs`` epochs, then falling linearly to reach 0 after the last epoch.
+
+    Rasmus et al. (2015) train the Ladder network 100 epochs at a constant rate, then 50 while
+    it decays linearly to zero (``start = 2/3``). The last epoch runs at a small rate, not 0.
+    """
+    first = math.floor(start * epochs)  # epochs at the full rate
+    if epoch < first:
+        return 1.0
+    return (epochs - epoch) / (epochs - first)
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:

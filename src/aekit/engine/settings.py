@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..params import Device, Flag, Interval, Maybe, Options, Param, Seed, validate
 
-LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+LEARNING_RATE_SCHEDULES = ("constant", "cosine", "linear")
 
 # The training settings every estimator shares: allowed values and meaning, declared once.
 EPOCHS = Param(Interval(int, 0), "Passes over the training rows.")
@@ -21,8 +21,16 @@ LEARNING_RATE_SCHEDULE = Param(
     Options(*LEARNING_RATE_SCHEDULES),
     "'constant', or 'cosine': the step size is annealed from "
     "learning_rate towards 0 over the epochs (Loshchilov & Hutter 2017), so long runs settle "
-    "into a minimum instead of bouncing around it.",
+    "into a minimum instead of bouncing around it; or 'linear': constant for the first "
+    "learning_rate_decay_start of the epochs, then decreased linearly to 0 at the end (the "
+    "Ladder network's schedule, Rasmus et al. 2015).",
     flags=("--learning-rate-schedule", "--lr-schedule"),
+)
+LEARNING_RATE_DECAY_START = Param(
+    Interval(float, 0, 1, closed="left"),
+    "With learning_rate_schedule='linear': the fraction of the epochs run at learning_rate "
+    "before the linear decay to 0 begins (Rasmus et al. 2015: 100 of 150 epochs).",
+    flags=("--learning-rate-decay-start", "--lr-decay-start"),
 )
 VALIDATION_FRACTION = Param(
     Interval(float, 0, 1, closed="left"),
@@ -67,6 +75,12 @@ class TrainConfig:
     phase: str = "train"  # label written into every history record
     # Adam's bias correction starts as if this many steps had been taken (see make_optimizer)
     adam_start_step: int = 0
+    # only the 'linear' schedule reads it, and then it must be given (None: not given)
+    learning_rate_decay_start: float | None = LEARNING_RATE_DECAY_START.but(
+        constraint=Maybe(LEARNING_RATE_DECAY_START.constraint)
+    ).field(None)
 
     def __post_init__(self):
         validate(self)
+        if self.learning_rate_schedule == "linear" and self.learning_rate_decay_start is None:
+            raise ValueError("learning_rate_schedule='linear' needs a learning_rate_decay_start")

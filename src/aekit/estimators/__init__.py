@@ -2,7 +2,9 @@
 
 from .autoencoder import TRAINING_MODES, AutoencoderTransformer
 from .base import ESTIMATORS, AekitEstimator
-from .classifier import UNLABELLED, PretrainedClassifier
+from .classifier import PretrainedClassifier
+from .labels import UNLABELLED
+from .ladder import LadderClassifier
 from .outlier import AutoencoderOutlierDetector
 from .variational import VariationalAutoencoder
 
@@ -11,6 +13,7 @@ __all__ = [
     "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
     "ESTIMATORS",
+    "LadderClassifier",
     "PretrainedClassifier",
     "TRAINING_MODES",
     "UNLABELLED",

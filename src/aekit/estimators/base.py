@@ -19,10 +19,11 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import engine, params
 from ..nn import ACTIVATIONS
+from .labels import check_labels, labelled_mask
 
 # class name -> estimator class: what aekit.io can save and load
 ESTIMATORS: dict[str, type] = {}
@@ -178,6 +179,49 @@ class AekitEstimator(BaseEstimator):
         return apply_in_batches(self.module_, fn, X, batch_size)
 
 
+class LogitsClassifier:
+    """A classifier whose ``module_`` maps rows to logits over ``classes_`` (columns in that
+    order): its prediction methods, and the check of semi-supervised training data."""
+
+    def _check_semisupervised(self, X, y, reset: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(X, labelled mask, classes_, class index of each labelled row)`` from ``X`` and
+        ``y`` in which ``-1`` marks an unlabelled row; clear errors when they cannot train.
+        ``reset=False`` checks ``X`` against the fitted model (a warm start)."""
+        X, y = validate_data(self, X, y, dtype=np.float32, reset=reset)
+        labelled = labelled_mask(y)
+        classes, targets = check_labels(y[labelled])
+        return X, labelled, classes, targets
+
+    def _warm_targets(self, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Class indices of ``y`` in the fitted ``classes_`` (warm start keeps the output layer)."""
+        unknown = classes[~np.isin(classes, self.classes_)]
+        if len(unknown):
+            raise ValueError(
+                f"warm_start=True: y has classes {unknown.tolist()} that the fitted classifier does not "
+                f"have ({self.classes_.tolist()}); set warm_start=False to train a new one"
+            )
+        return np.searchsorted(self.classes_, y)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
+        logits = torch.from_numpy(self._logits(X)).double()
+        return torch.softmax(logits, dim=1).numpy()  # float64, so rows sum to 1 to 1e-15
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Log of :meth:`predict_proba`, computed stably from the logits."""
+        return torch.log_softmax(torch.from_numpy(self._logits(X)).double(), dim=1).numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each row."""
+        check_is_fitted(self)  # before classes_ is looked up
+        return self.classes_[np.argmax(self._logits(X), axis=1)]
+
+    def _logits(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self._apply(self.module_, X)
+
+
 @torch.no_grad()
 def apply_in_batches(module: torch.nn.Module, fn, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     """``fn`` over the rows of ``X`` in evaluation mode, on the module's device; numpy out."""
@@ -193,6 +237,7 @@ _TRAIN_SETTINGS = (
     "batch_size",
     "learning_rate",
     "learning_rate_schedule",
+    "learning_rate_decay_start",
     "validation_fraction",
     "patience",
     "max_grad_norm",
@@ -205,6 +250,7 @@ class TrainingParams:
     ``batch_size`` and ``learning_rate`` (whose defaults differ by estimator)."""
 
     learning_rate_schedule: str = engine.LEARNING_RATE_SCHEDULE.field("constant")
+    learning_rate_decay_start: float = engine.LEARNING_RATE_DECAY_START.field(2 / 3)
     validation_fraction: float = engine.VALIDATION_FRACTION.field(0.0)
     patience: int | None = engine.PATIENCE.field(None)
     max_grad_norm: float | None = engine.MAX_GRAD_NORM.field(None)

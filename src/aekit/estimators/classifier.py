@@ -4,11 +4,8 @@ labelled or not (scikit-learn's semi-supervised convention: ``y == -1`` is unlab
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.base import ClassifierMixin
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import classify
 from ..classify import DROPOUT, FREEZE, INPUT_DROPOUT, N_LAYERS
@@ -17,13 +14,11 @@ from ..nn import ClassifierConfig, EncoderClassifier
 from ..objectives import L2
 from ..params import Flag, InstanceOf, InvalidParameterError, Options, Param, is_int
 from .autoencoder import AutoencoderTransformer
-from .base import AekitEstimator, TrainingParams, estimator, is_fitted, unwrap
-
-UNLABELLED = -1  # scikit-learn's semi-supervised mark (SelfTrainingClassifier, LabelSpreading)
+from .base import AekitEstimator, LogitsClassifier, TrainingParams, estimator, is_fitted, unwrap
 
 
 @estimator
-class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
+class PretrainedClassifier(LogitsClassifier, ClassifierMixin, TrainingParams, AekitEstimator):
     """Classifier on top of an autoencoder pretrained on labelled and unlabelled rows.
 
     ``fit(X, y)`` follows scikit-learn's semi-supervised convention: rows with ``y == -1``
@@ -111,13 +106,11 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
         self._validate_params()
         config = self._train_config("classifier")
         warm = self.warm_start and is_fitted(self)
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=not warm)
-        labelled = labelled_mask(y)
-        classes, targets = check_labels(y[labelled])
+        X, labelled, classes, targets = self._check_semisupervised(X, y, reset=not warm)
         ae_seed, seed = self._seeds(2)  # one stream: the autoencoder, then the classifier
         device, init_generator, generator = self._runtime(seed)
         if warm:
-            classes, targets = self.classes_, self._warm_targets(classes, y[labelled])
+            classes, targets = self.classes_, self._warm_targets(classes, classes[targets])
             autoencoder = getattr(self, "autoencoder_", None)
             module = self._warm_module(self._scratch_config(X.shape[1], len(classes)), device)
         else:
@@ -153,16 +146,6 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
         depth, n_frozen = self.module_.depth, getattr(self, "n_frozen_", 0)
         if not is_int(n_frozen) or not 0 <= n_frozen <= depth:
             raise ValueError(f"n_frozen_={n_frozen!r} is not a count of the network's {depth} layers")
-
-    def _warm_targets(self, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Class indices of ``y`` in the fitted ``classes_`` (warm start keeps the output layer)."""
-        unknown = classes[~np.isin(classes, self.classes_)]
-        if len(unknown):
-            raise ValueError(
-                f"warm_start=True: y has classes {unknown.tolist()} that the fitted classifier does not "
-                f"have ({self.classes_.tolist()}); set warm_start=False to train a new one"
-            )
-        return np.searchsorted(self.classes_, y)
 
     def _check_params_together(self) -> None:
         self._check_early_stopping()
@@ -217,49 +200,3 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
             dropout=self.dropout,
             input_dropout=self.input_dropout,
         )
-
-    # -- using the fitted model ----------------------------------------------------------
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
-        logits = torch.from_numpy(self._logits(X)).double()
-        return torch.softmax(logits, dim=1).numpy()  # float64, so rows sum to 1 to 1e-15
-
-    def predict_log_proba(self, X) -> np.ndarray:
-        """Log of :meth:`predict_proba`, computed stably from the logits."""
-        return torch.log_softmax(torch.from_numpy(self._logits(X)).double(), dim=1).numpy()
-
-    def predict(self, X) -> np.ndarray:
-        """The most probable class of each row."""
-        check_is_fitted(self)  # before classes_ is looked up
-        return self.classes_[np.argmax(self._logits(X), axis=1)]
-
-    def _logits(self, X) -> np.ndarray:
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self._apply(self.module_, X)
-
-
-def labelled_mask(y: np.ndarray) -> np.ndarray:
-    """True where ``y`` is not the integer ``-1`` (strings are always labels)."""
-    if y.dtype.kind in "iuf":
-        return y != UNLABELLED
-    if y.dtype.kind == "O":
-        return np.array([not (isinstance(v, (int, float, np.number)) and v == UNLABELLED) for v in y], dtype=bool)
-    return np.ones(len(y), dtype=bool)
-
-
-def check_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(classes_, class indices)`` of the labelled rows; clear errors when they cannot train."""
-    if len(y) == 0:
-        raise ValueError(
-            f"no labelled rows: every y is {UNLABELLED}, the mark of an unlabelled "
-            "row; label at least one row of each of 2 classes"
-        )
-    check_classification_targets(y)
-    classes, targets = np.unique(y, return_inverse=True)
-    if len(classes) < 2:
-        raise ValueError(
-            f"the labelled rows (y != {UNLABELLED}) have 1 class "
-            f"({classes.tolist()[0]!r}); a classifier needs at least 2 classes"
-        )
-    return classes, targets

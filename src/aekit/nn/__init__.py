@@ -6,6 +6,7 @@ from .conv import ConvAutoencoder, ConvConfig
 from .custom import CustomAutoencoder, CustomConfig
 from .encoder import DenseEncoder
 from .families import AUTOENCODER_FAMILIES, FAMILIES, Family, family_of
+from .ladder import LadderConfig, LadderNetwork
 from .layers import TiedLinear
 from .stacked import StackedAutoencoder, StackedConfig
 from .variational import LIKELIHOODS, DenseVAE, VAEConfig
@@ -23,6 +24,8 @@ __all__ = [
     "FAMILIES",
     "LIKELIHOODS",
     "Family",
+    "LadderConfig",
+    "LadderNetwork",
     "StackedAutoencoder",
     "StackedConfig",
     "TiedLinear",

@@ -19,6 +19,7 @@ from torch import nn
 from .classifier import ClassifierConfig, EncoderClassifier
 from .conv import ConvAutoencoder, ConvConfig, as_image_shape
 from .custom import CustomAutoencoder, CustomConfig
+from .ladder import LadderConfig, LadderNetwork
 from .stacked import StackedAutoencoder, StackedConfig
 from .variational import DenseVAE, VAEConfig
 
@@ -92,6 +93,7 @@ FAMILIES: dict[str, Family] = {
     # your own encoder and decoder (the estimators' encoder= and decoder=): never chosen by name
     "custom": Family(CustomAutoencoder, CustomConfig),
     "variational": Family(DenseVAE, VAEConfig),
+    "ladder": Family(LadderNetwork, LadderConfig),
 }
 AUTOENCODER_FAMILIES = tuple(name for name, family in FAMILIES.items() if family.from_params)
 
