@@ -23,7 +23,10 @@ _NOT_FLAGS = ("verbose",)
 
 def _add_data_options(parser: argparse.ArgumentParser, default: str | None = "digits") -> None:
     parser.add_argument(
-        "--dataset", default=default, help="digits (embedded), mnist, fashion-mnist, or a .npy/.npz/.csv file"
+        "--dataset",
+        default=default,
+        help="digits (embedded), mnist, fashion-mnist, a .npy/.npz/.csv file, or a folder of .npy shards "
+        "(.npy files and shards are streamed from disk, never loaded whole)",
     )
     parser.add_argument("--data-dir", help="folder holding the IDX files (else $AEKIT_DATA_DIR, then the cache)")
 
@@ -127,11 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from ..datasets import DatasetError
+    from ..engine import DistributedError
     from ..io import ModelFileError
 
     try:
         return COMMANDS[args.command](args)
-    except (DatasetError, ModelFileError, ValueError, FileExistsError, FileNotFoundError) as error:
+    except (DatasetError, DistributedError, ModelFileError, ValueError, FileExistsError, FileNotFoundError) as error:
         print(f"aekit {args.command}: error: {error}", file=sys.stderr)
         return 1
 

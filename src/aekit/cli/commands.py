@@ -1,5 +1,8 @@
 """What each ``aekit`` subcommand does, given its parsed arguments. Each builds its estimators
-and checks their parameters before any data is loaded."""
+and checks their parameters before any data is loaded.
+
+Under ``torchrun`` every process runs the command and trains its part of each batch; rank 0
+alone computes the metrics and writes the model, metrics, figures and reports."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import json
 import time
 from pathlib import Path
 
+from ..engine import world
 from ..estimators import AutoencoderTransformer, PretrainedClassifier
 from .flags import given
 from .presets import PRESETS, QUICK
@@ -17,6 +21,7 @@ def _autoencoder(args, base: dict | None = None) -> AutoencoderTransformer:
     params = {**(base or {}), **PRESETS.get(args.preset or "", {}), **given(args, args.model_dests)}
     estimator = AutoencoderTransformer(**params, verbose=not args.quiet)
     estimator._validate_params()  # a typo fails here, before the data is loaded
+    world()  # so does torchrun's environment, half set, or a process group that cannot be joined
     return estimator
 
 
@@ -33,6 +38,7 @@ def _metrics(estimator, data, seconds: float | None) -> dict:
         "n_test": len(data.X_test),
         "train_mse": -estimator.score(data.X_train),
         "epochs_run": estimator.n_iter_,
+        "world_size": world().size,
     }
     if seconds is not None:
         metrics["fit_seconds"] = round(seconds, 3)
@@ -69,6 +75,8 @@ def train(args) -> int:
     estimator = _autoencoder(args)
     data = load(args.dataset, args.data_dir, verbose=not args.quiet)
     estimator, seconds = _fit(estimator, data)
+    if not world().is_main:
+        return 0
     metrics = _metrics(estimator, data, seconds)
     out = Path(args.out)
     _save_outputs(out, estimator, metrics, data)
@@ -85,6 +93,8 @@ def demo(args) -> int:
     preset = "demo" if data.X_train.shape[1] <= 256 else "demo-large"
     base = {**PRESETS[preset], "random_state": 0, **(QUICK[preset] if args.quick else {})}
     estimator, seconds = _fit(_autoencoder(args, base), data)
+    if not world().is_main:
+        return 0
     metrics = _metrics(estimator, data, seconds)
     out = Path(args.out)
     options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet, activation_steps=50 if args.quick else 200)
@@ -132,6 +142,7 @@ def _study_templates(args) -> tuple[PretrainedClassifier, AutoencoderTransformer
     for estimator in (classifier, sda):
         if estimator is not None:
             estimator._validate_params()
+    world()
     return classifier, sda
 
 
@@ -157,6 +168,8 @@ def pretrain(args) -> int:
         logreg_C=args.logreg_c,
         progress=not args.quiet,
     )
+    if not world().is_main:
+        return 0
     paths = study.write_study(records, args.out)
     print(study.summarize(records))
     print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -19,9 +19,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..losses import l2_penalty
+from . import distributed
 from .data import Source, source_of
 from .optim import learning_rate_at, make_optimizer, set_learning_rate
 from .settings import TrainConfig
+from .step import eager_step, make_step
 
 logger = logging.getLogger(__name__)
 
@@ -50,29 +52,37 @@ class EarlyStopping:
 
 
 def run_epoch(
-    loss_fn: LossFn, optimizer: torch.optim.Optimizer, source: Source, batch_size: int, generator: torch.Generator
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    source: Source,
+    batch_size: int,
+    generator: torch.Generator,
+    step: Callable | None = None,
 ) -> dict[str, float]:
-    """One pass over a fresh order of ``source``; returns the mean of each loss part."""
+    """One pass over a fresh order of ``source``; returns the mean of each loss part.
+    ``step(batch) -> parts`` runs one step (default: :func:`~.step.eager_step`)."""
+    step = step or eager_step(loss_fn, optimizer)
     sums: dict[str, torch.Tensor] = {}
     n_batches = source.steps(batch_size)
     for batch in source.epoch(batch_size, generator):
-        loss, parts = loss_fn(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        parts = step(batch)
         for name, value in parts.items():
             value = value.detach()
-            sums[name] = sums[name] + value if name in sums else value
+            # a copy to start from: a captured step writes its next parts into the same tensors
+            sums[name] = sums[name] + value if name in sums else value.clone()
     return {name: float(total) / n_batches for name, total in sums.items()}
 
 
 @torch.no_grad()
-def evaluate(eval_fn: EvalFn, source: Source, batch_size: int = 4096) -> float:
-    """Mean of ``eval_fn`` over every row of ``source`` (row-weighted), without gradients."""
+def evaluate(eval_fn: EvalFn, source: Source, batch_size: int = 4096, reduce: Callable | None = None) -> float:
+    """Mean of ``eval_fn`` over every row of ``source`` (row-weighted), without gradients;
+    ``reduce(total, rows)`` sums them over processes that each hold part of the rows."""
     total, rows = 0.0, 0
     for chunk, n in source.chunks(batch_size):
         total += float(eval_fn(chunk)) * n
         rows += n
+    if reduce is not None:
+        total, rows = reduce(total, rows)
     return total / rows
 
 
@@ -127,18 +137,24 @@ def fit(
     params = list(params)
     if not params:
         raise ValueError("no trainable parameters: everything is frozen")
-    train, validation = source_of(data, params[0].device, params[0].dtype).split(config.validation_fraction, generator)
+    world = distributed.world()
+    device = params[0].device
+    train, validation = source_of(data, device, params[0].dtype).split(config.validation_fraction, generator)
     batch_size = min(config.batch_size, len(train))
+    train, validation = world.shard(train), world.shard(validation)
     l2_weights = [w for w in l2_weights if any(w is p for p in params)]
     optimizer = make_optimizer(params, config.learning_rate, l2_weights, l2, config.adam_start_step)
     stopper = EarlyStopping(config.patience) if (config.patience and validation is not None) else None
-    eval_fn = eval_fn or (lambda batch: loss_fn(batch)[0])
+    eval_fn = eval_fn or (lambda batch, loss_fn=loss_fn: loss_fn(batch)[0])  # this loss_fn, not the rank's
+    loss_fn, eval_fn = world.synchronise(loss_fn, eval_fn, params, optimizer, batch_size, generator)
+    world.broadcast_module(module)  # rank 0's weights: every rank starts alike
+    step = None if config.step is None else make_step(loss_fn, optimizer, config.step, device, [generator], world.size)
     history: list[dict] = []
     bar = tqdm(range(config.epochs), desc=config.phase, disable=not config.verbose, unit="epoch")
     for epoch in bar:
         learning_rate = learning_rate_at(config, epoch)
         set_learning_rate(optimizer, learning_rate)
-        record = train_one_epoch(module, loss_fn, optimizer, train, batch_size, generator)
+        record = world.average(train_one_epoch(module, loss_fn, optimizer, train, batch_size, generator, step))
         record = {"phase": config.phase, "epoch": epoch + 1, **record}
         if config.learning_rate_schedule != "constant":
             record["learning_rate"] = learning_rate
@@ -147,11 +163,11 @@ def fit(
             record["loss"] += record["l2"]
         if validation is not None:
             module.eval()
-            record["val_loss"] = evaluate(eval_fn, validation)
+            record["val_loss"] = evaluate(eval_fn, validation, reduce=world.total)
         history.append(record)
         bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if "loss" in k})
         logger.debug("%s", record)
-        stop = any(callback(record) for callback in callbacks)
+        stop = world.any(any(callback(record) for callback in callbacks))
         if stopper is not None and stopper.update(module, record["val_loss"]):
             stop = True
         if stop:
@@ -162,9 +178,9 @@ def fit(
     return history
 
 
-def train_one_epoch(module, loss_fn, optimizer, source, batch_size, generator) -> dict:
+def train_one_epoch(module, loss_fn, optimizer, source, batch_size, generator, step=None) -> dict:
     """``run_epoch`` in training mode, timed."""
     module.train()
     start = time.perf_counter()
-    parts = run_epoch(loss_fn, optimizer, source, batch_size, generator)
+    parts = run_epoch(loss_fn, optimizer, source, batch_size, generator, step)
     return {**parts, "seconds": time.perf_counter() - start}

@@ -71,6 +71,10 @@ def learning_rate_at(config: TrainConfig, epoch: int) -> float:
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
-    """Every parameter group's step size (a float, so the fused kernel takes it as it is)."""
+    """Every parameter group's step size: a float, so the fused kernel takes it as it is, or,
+    where a captured step reads it from a tensor (:mod:`.step`), that tensor filled in place."""
     for group in optimizer.param_groups:
-        group["lr"] = learning_rate
+        if torch.is_tensor(group["lr"]):
+            group["lr"].fill_(learning_rate)
+        else:
+            group["lr"] = learning_rate

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..params import Device, Flag, Interval, Maybe, Options, Param, Seed, validate
+from .step import StepOptions
 
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 
@@ -61,6 +62,8 @@ class TrainConfig:
     phase: str = "train"  # label written into every history record
     # Adam's bias correction starts as if this many steps had been taken (see make_optimizer)
     adam_start_step: int = 0
+    # how each step runs (compiled, captured in a CUDA graph, precision); None: eager float32
+    step: StepOptions | None = None
 
     def __post_init__(self):
         validate(self)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_array
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .. import corruption, training
 from ..engine import BATCH_SIZE, EPOCHS, LEARNING_RATE
@@ -14,7 +14,7 @@ from ..layerwise import METHOD, STEP_COUNT, LayerwiseConfig
 from ..nn import ACTIVATIONS, AUTOENCODER_FAMILIES, FAMILIES
 from ..objectives import CORRUPTION, CORRUPTION_LEVEL, L2, LOSS, Objective
 from ..params import Flag, InvalidParameterError, Maybe, Options, Param, PerLayer
-from .base import ACTIVATION, HIDDEN_LAYER_SIZES, AekitEstimator, TrainingParams, estimator
+from .base import ACTIVATION, HIDDEN_LAYER_SIZES, AekitEstimator, TrainingParams, estimator, outputs_in_batches
 
 TRAINING_MODES = ("end_to_end", "layerwise")
 
@@ -82,7 +82,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """Train on ``X`` of shape (n_samples, n_features); ``y`` is ignored. Returns self."""
         self._validate_params()
         plan = self._plan()
-        X = validate_data(self, X, dtype=np.float32)
+        X = self._check_rows(X, reset=True)  # rows on disk stay there, and are streamed
         if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
             raise ValueError("loss='bce' needs inputs in [0, 1]; scale X (e.g. MinMaxScaler) or use loss='mse'")
         device, init_generator, generator = self._runtime(self.random_state)
@@ -95,6 +95,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     def _check_params_together(self) -> None:
         self._check_early_stopping()
+        self._check_step_options()
         corruption.validate(self.corruption, self.corruption_level)
         if self.training == "layerwise":
             if not FAMILIES[self.architecture].layerwise:
@@ -143,7 +144,9 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             if self.fine_tune_epochs
             else None
         )
-        return training.Plan(objective, layerwise=layerwise, fine_tune=fine_tune, verbose=bool(self.verbose))
+        return training.Plan(
+            objective, layerwise=layerwise, fine_tune=fine_tune, verbose=bool(self.verbose), step=self._step_options()
+        )
 
     # -- using the fitted model ----------------------------------------------------------
     def transform(self, X) -> np.ndarray:
@@ -162,9 +165,14 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return self._apply(self.module_, X)
 
     def score(self, X, y=None) -> float:
-        """Negative mean squared reconstruction error (higher is better, as scikit-learn wants)."""
+        """Negative mean squared reconstruction error (higher is better, as scikit-learn wants),
+        summed in float64 a batch at a time (rows on disk are never held whole)."""
         X = self._check(X)
-        return -float(np.mean((self._apply(self.module_, X) - X) ** 2))
+        squares = sum(
+            float(np.square(rec - rows, dtype=np.float64).sum())
+            for rows, rec in outputs_in_batches(self.module_, self.module_, X)
+        )
+        return -squares / (X.shape[0] * X.shape[1])
 
     @property
     def _n_features_out(self) -> int:
@@ -172,7 +180,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     def _check(self, X) -> np.ndarray:
         check_is_fitted(self)
-        return validate_data(self, X, dtype=np.float32, reset=False)
+        return self._check_rows(X, reset=False)
 
     def _check_codes(self, Z) -> np.ndarray:
         Z = check_array(Z, dtype=np.float32)

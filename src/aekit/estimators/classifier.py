@@ -7,11 +7,13 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
 from sklearn.frozen import FrozenEstimator
+from sklearn.utils import check_array, check_consistent_length, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import classify
 from ..classify import DROPOUT, FREEZE, INPUT_DROPOUT, N_LAYERS
+from ..datasets import on_disk
 from ..engine import BATCH_SIZE, EPOCHS, LEARNING_RATE
 from ..nn import ClassifierConfig, EncoderClassifier
 from ..objectives import L2
@@ -110,7 +112,7 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
         """
         self._validate_params()
         config = self._train_config("classifier")
-        X, y = validate_data(self, X, y, dtype=np.float32)
+        X, y = self._check_rows_and_labels(X, y)
         labelled = labelled_mask(y)
         classes, targets = check_labels(y[labelled])
         ae_seed, seed = self._seeds(2)  # one stream: the autoencoder, then the classifier
@@ -131,6 +133,7 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
 
     def _check_params_together(self) -> None:
         self._check_early_stopping()
+        self._check_step_options()
         ae = self.component("autoencoder")
         if self.prefit is True and self.autoencoder is None:
             raise InvalidParameterError("prefit=True needs a fitted autoencoder; autoencoder is None")
@@ -140,6 +143,15 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
         n_layers = depth if self.n_layers is None else classify.check_n_layers(self.n_layers, depth)
         if self.pretrain:
             classify.n_frozen_layers(self.freeze, n_layers)
+
+    def _check_rows_and_labels(self, X, y):
+        """``validate_data(self, X, y)``; rows on disk are checked there and stay there (the
+        autoencoder streams them; the labelled rows the classifier trains on are read)."""
+        if not on_disk(X):
+            return validate_data(self, X, y, dtype=np.float32)
+        y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, ensure_all_finite=False), warn=True)
+        check_consistent_length(X, y)
+        return self._check_rows(X, reset=True), y
 
     def _uses_fitted_autoencoder(self) -> bool:
         return (
@@ -201,8 +213,7 @@ class PretrainedClassifier(ClassifierMixin, TrainingParams, AekitEstimator):
 
     def _logits(self, X) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self._apply(self.module_, X)
+        return self._apply(self.module_, self._check_rows(X, reset=False))
 
 
 def labelled_mask(y: np.ndarray) -> np.ndarray:
