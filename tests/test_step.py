@@ -47,6 +47,8 @@ def test_options_a_cpu_cannot_run_are_errors(digits):
         AutoencoderTransformer(device="cpu", cuda_graphs=True).fit(digits[0])
     with pytest.raises(InvalidParameterError, match=r"precision='tf32' needs a CUDA device"):
         AutoencoderTransformer(device="cpu", precision="tf32").fit(digits[0])
+    with pytest.raises(InvalidParameterError, match=r"precision='bf16-matmul' needs a CPU device.*use 'tf32'"):
+        AutoencoderTransformer(device="cuda:1", precision="bf16-matmul").fit(digits[0])
     with pytest.raises(ValueError, match="precision='tf32' needs a CUDA device; training runs on cpu"):
         train(digits[0], StepOptions("tf32", False, False))
     with pytest.raises(ValueError, match="cuda_graphs=True trains in one process, not 2"):
@@ -65,6 +67,28 @@ def test_bf16_autocast_takes_the_plain_loss_and_stays_close(digits):
     assert plain.dtype == torch.float32 and plain.item() == pytest.approx(fused.item(), rel=2e-2)
     (_, eager), (_, bf16) = train(digits[0]), train(digits[0], StepOptions("bf16", False, False))
     for a, b in zip(eager, bf16):
+        assert b["loss"] == pytest.approx(a["loss"], rel=2e-2)
+
+
+@pytest.mark.slow
+def test_bf16_matmul_rounds_the_products_of_the_step_only(digits):
+    """Forward and backward products in bfloat16 (oneDNN), within bfloat16's rounding of the
+    float32 run; the setting is restored after every step, so validation runs in float32."""
+    seen = []
+    model = StackedAutoencoder(StackedConfig(n_inputs=64, hidden_sizes=(16, 4)), torch.Generator().manual_seed(0))
+    loss_fn = reconstruction_objective(model, criterion=model.reconstruction_loss)
+
+    def watched(batch):
+        seen.append(torch.backends.mkldnn.matmul.fp32_precision)
+        return loss_fn(batch)
+
+    optimizer = engine.make_optimizer(list(model.parameters()), 0.01)
+    made = step.make_step(watched, optimizer, StepOptions("bf16-matmul", False, False), torch.device("cpu"))
+    before = torch.backends.mkldnn.matmul.fp32_precision
+    made(torch.from_numpy(digits[0][:50]))
+    assert seen == ["bf16"] and torch.backends.mkldnn.matmul.fp32_precision == before
+    (_, eager), (_, reduced) = train(digits[0]), train(digits[0], StepOptions("bf16-matmul", False, False))
+    for a, b in zip(eager, reduced):
         assert b["loss"] == pytest.approx(a["loss"], rel=2e-2)
 
 

@@ -1,16 +1,18 @@
 """How one training step runs: eagerly; compiled by ``torch.compile``; captured in a CUDA graph
-and replayed; in float32, TF32 or bfloat16.
+and replayed; in float32, with reduced-precision matrix products, or in bfloat16.
 
 A step is ``step(batch) -> parts``: the loss and its parts, the gradients, the optimizer's
 update. :func:`eager_step` is the plain one. :func:`make_step` builds the one a
 :class:`StepOptions` asks for:
 
 ``precision``
-    ``"tf32"`` lets CUDA's matrix products round their inputs to TensorFloat-32 (10 bits of
-    mantissa) during the step; ``"bf16"`` runs the loss under bfloat16 autocast (the weights,
-    gradients and Adam stay float32). Neither is the fused reconstruction node's business: under
-    autocast or compilation the model computes its loss with plain autograd operations
-    (:meth:`aekit.nn.StackedAutoencoder.reconstruction_loss`), which both handle natively.
+    ``"tf32"`` (CUDA) and ``"bf16-matmul"`` (CPUs with AVX512-BF16 or AMX, through oneDNN) let
+    the step's matrix products, forward and backward, round their inputs to TensorFloat-32
+    (10 bits of mantissa) or bfloat16 (8 bits) and accumulate in float32; everything else stays
+    float32. ``"bf16"`` runs the loss under bfloat16 autocast (the weights, gradients and Adam
+    stay float32); under autocast or compilation the model computes its loss with plain
+    autograd operations (:meth:`aekit.nn.StackedAutoencoder.reconstruction_loss`), which both
+    handle natively, instead of its fused node.
 ``compile``
     The loss (forward, and through AOTAutograd its backward) is compiled by
     ``torch.compile`` into fused kernels; the first steps of every fit pay the compilation.
@@ -26,7 +28,6 @@ Shapes are static (every batch has ``batch_size`` rows, :mod:`.data`), which cap
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,13 +35,16 @@ import torch
 
 from ..params import Flag, Options, Param, validate
 
-PRECISIONS = ("float32", "tf32", "bf16")
+PRECISIONS = ("float32", "tf32", "bf16-matmul", "bf16")
 PRECISION = Param(
     Options(*PRECISIONS),
-    "Arithmetic of the training step: 'float32'; 'tf32' (CUDA only): matrix products round "
-    "their inputs to TensorFloat-32; 'bf16': the forward and backward run under bfloat16 autocast "
-    "while weights and Adam stay float32.",
+    "Arithmetic of the training step: 'float32'; 'tf32' (CUDA) or 'bf16-matmul' (CPUs with "
+    "AVX512-BF16 or AMX): matrix products round their inputs to TensorFloat-32 or bfloat16 and "
+    "accumulate in float32; 'bf16': the forward and backward run under bfloat16 autocast. "
+    "Weights, gradients and Adam stay float32; evaluation and inference run in float32.",
 )
+# the setting of torch's float32 matrix products that each reduced precision selects
+_MATMUL = {"tf32": ("cuda", "tf32"), "bf16-matmul": ("mkldnn", "bf16")}
 COMPILE = Param(
     Flag(),
     "Compile the training step's loss (forward and backward) with torch.compile into fused "
@@ -68,13 +72,14 @@ class StepOptions:
     def check(self, device: torch.device, world_size: int = 1) -> None:
         """Raise ``ValueError`` for an option that ``device`` (or training in ``world_size``
         processes) cannot run."""
-        if device.type != "cuda":
-            for name, wanted in (
-                ("precision='tf32'", self.precision == "tf32"),
-                ("cuda_graphs=True", self.cuda_graphs),
-            ):
-                if wanted:
-                    raise ValueError(f"{name} needs a CUDA device; training runs on {device}")
+        needs = {"tf32": "cuda", "bf16-matmul": "cpu"}.get(self.precision)
+        if needs is not None and device.type != needs:
+            hint = "; on CUDA use 'tf32'" if needs == "cpu" else ""
+            raise ValueError(
+                f"precision={self.precision!r} needs a {needs.upper()} device; training runs on {device}{hint}"
+            )
+        if self.cuda_graphs and device.type != "cuda":
+            raise ValueError(f"cuda_graphs=True needs a CUDA device; training runs on {device}")
         if self.cuda_graphs and world_size > 1:
             raise ValueError(
                 f"cuda_graphs=True trains in one process, not {world_size}: each rank's noise stream is "
@@ -85,9 +90,12 @@ class StepOptions:
 def eager_step(loss_fn: Callable, optimizer: torch.optim.Optimizer) -> Callable:
     """The plain step: loss, gradients, update; returns the loss's parts."""
 
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+
     def step(batch):
         loss, parts = loss_fn(batch)
-        optimizer.zero_grad(set_to_none=True)
+        for p in params:  # optimizer.zero_grad(set_to_none=True), without its per-call bookkeeping
+            p.grad = None
         loss.backward()
         optimizer.step()
         return parts
@@ -108,37 +116,42 @@ def make_step(
     ``generators`` are those the loss draws noise from (registered with a CUDA graph);
     ``graphs`` replaces CUDA's graph API (tests)."""
     options.check(device, world_size)
-    if options.precision != "float32":
-        loss_fn = _with_precision(loss_fn, options.precision, device)
+    if options.precision == "bf16":
+        loss_fn = _under_autocast(loss_fn, device)
     if options.compile:
         loss_fn = torch.compile(loss_fn, dynamic=False)
     step = eager_step(loss_fn, optimizer)
+    if options.precision in _MATMUL:
+        step = _with_matmul_precision(step, *_MATMUL[options.precision])
     if options.cuda_graphs:
         step = GraphStep(step, optimizer, device, generators, graphs or CudaGraphs())
     return step
 
 
-def _with_precision(loss_fn: Callable, precision: str, device: torch.device) -> Callable:
-    def loss_in_precision(batch):
-        with _precision(precision, device):
+def _under_autocast(loss_fn: Callable, device: torch.device) -> Callable:
+    """The loss in bfloat16 autocast; its backward follows the forward's dtypes."""
+
+    def loss_in_bf16(batch):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
             return loss_fn(batch)
 
-    return loss_in_precision
+    return loss_in_bf16
 
 
-@contextlib.contextmanager
-def _precision(precision: str, device: torch.device):
-    if precision == "bf16":
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            yield
-        return
-    matmul = torch.backends.cuda.matmul
-    before = matmul.fp32_precision
-    matmul.fp32_precision = "tf32"
-    try:
-        yield
-    finally:
-        matmul.fp32_precision = before
+def _with_matmul_precision(step: Callable, backend: str, precision: str) -> Callable:
+    """``step`` with float32 matrix products at ``precision`` (forward and backward), and the
+    setting restored after each step, so evaluation and inference stay float32."""
+    setting = torch.backends.cuda.matmul if backend == "cuda" else torch.backends.mkldnn.matmul
+
+    def step_in_precision(batch):
+        before = setting.fp32_precision
+        setting.fp32_precision = precision
+        try:
+            return step(batch)
+        finally:
+            setting.fp32_precision = before
+
+    return step_in_precision
 
 
 class CudaGraphs:

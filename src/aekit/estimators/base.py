@@ -222,11 +222,12 @@ class TrainingParams:
             )
 
     def _check_step_options(self) -> None:
-        if self.device == "cpu":
-            try:
-                self._step_options().check(torch.device("cpu"))
-            except ValueError as error:
-                raise params.InvalidParameterError(f"{error} (device='cpu')") from None
+        if self.device == "auto":  # checked on the device it resolves to, when training starts
+            return
+        try:
+            self._step_options().check(torch.device(self.device))
+        except ValueError as error:
+            raise params.InvalidParameterError(f"{error} (device={self.device!r})") from None
 
     def _runtime(self, random_state) -> tuple[torch.device, torch.Generator, torch.Generator]:
         """(training device, initialisation generator, training generator) seeded from
