@@ -61,8 +61,8 @@ def train(out: Path) -> None:
     results = {"world_size": world.size}
     for batch_size in (64, 63):  # even parts, and parts of 31 and 32 rows
         results[f"engine_{batch_size}"] = fit_engine(X, batch_size)
-    sda = AutoencoderTransformer(
-        (16, 8),
+    sda = dict(
+        hidden_layer_sizes=(16, 8),
         training="layerwise",
         layerwise_epochs=2,
         fine_tune_epochs=2,
@@ -71,12 +71,17 @@ def train(out: Path) -> None:
         validation_fraction=0.1,
         batch_size=50,
         device="cpu",
-    ).fit(X)  # no random_state: the ranks must still agree on one
-    results["sda"] = sda.module_.state_dict(), sda.history_
+    )
+    fitted = AutoencoderTransformer(**sda).fit(X)  # no random_state: the ranks must still agree on one
+    results["sda"] = fitted.module_.state_dict(), fitted.history_
+    np.save(out / f"x{world.rank}.npy", X)  # the same rows, streamed from disk: caches on disk too
+    fitted = AutoencoderTransformer(**sda, random_state=0).fit(np.load(out / f"x{world.rank}.npy", mmap_mode="r"))
+    results["sda_streamed"] = fitted.module_.state_dict(), fitted.history_
+    results["sda_in_memory"] = AutoencoderTransformer(**sda, random_state=0).fit(X).module_.state_dict()
     y = y.copy()
     y[::3] = -1
     classifier = PretrainedClassifier(
-        AutoencoderTransformer((16,), epochs=2), epochs=3, dropout=0.2, freeze="none", device="cpu", random_state=0
+        AutoencoderTransformer((16, 8), epochs=2), epochs=3, dropout=0.2, freeze="lower", device="cpu", random_state=0
     ).fit(X, y)
     results["classifier"] = classifier.module_.state_dict(), classifier.history_
     torch.save(results, out / f"rank{world.rank}.pt")

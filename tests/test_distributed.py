@@ -171,10 +171,12 @@ def test_two_processes_train_as_one_with_the_same_global_batch(tmp_path):
         assert process.returncode == 0, err
     rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2))
     assert rank0["world_size"] == 2
-    for key in ("engine_64", "engine_63", "sda", "classifier"):  # identical weights and histories on both ranks
+    for key in ("engine_64", "engine_63", "sda", "sda_streamed", "classifier"):  # the same on both ranks
         (state0, history0), (state1, history1) = rank0[key], rank1[key]
         assert records(history0) == records(history1), key
         assert all(torch.equal(state0[name], state1[name]) for name in state0), key
+    streamed, in_memory = rank0["sda_streamed"][0], rank0["sda_in_memory"]  # rows on disk train as in memory
+    assert all(torch.equal(streamed[name], in_memory[name]) for name in streamed)
     X, _ = digits()
     for batch_size in (64, 63):
         state, history = fit_engine(X, batch_size)  # one process, the same global batch
