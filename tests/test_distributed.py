@@ -219,3 +219,11 @@ def test_aekit_train_under_torchrun_writes_once_with_the_world_size(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["epochs_run"] == 2
     assert np.isfinite(metrics["train_mse"])
+
+
+def test_more_processes_than_training_rows_is_an_error_before_any_exchange(monkeypatch, digits):
+    """fit asks every rank for at least one row of each batch before it exchanges anything (no
+    process group exists here: a collective would fail otherwise)."""
+    monkeypatch.setattr(engine.distributed, "world", lambda: World(rank=0, size=3))
+    with pytest.raises(DistributedError, match="3 processes but batches of 2 rows"):
+        fit_engine(digits[0][:3], 64)  # 1 validation row, 2 training rows

@@ -207,3 +207,32 @@ def test_aekit_train_on_a_file_four_times_the_memory_budget(tmp_path):
     assert big_peak - small < budget, (
         f"peak RssAnon {big_peak >> 20} MB, {(big_peak - small) >> 20} MB above the small run"
     )
+
+
+def test_bad_rows_on_disk_are_named(tmp_path, on_disk):
+    X, mapped, shards, _ = on_disk
+    bad = np.array(X)
+    bad[700, 3] = np.inf
+    np.save(tmp_path / "bad.npy", bad)
+    with pytest.raises(ValueError, match=r"NaN or infinity \(first in rows 0\.\.1796\)"):
+        AutoencoderTransformer((4,), epochs=1, device="cpu").fit(np.load(tmp_path / "bad.npy", mmap_mode="r"))
+    fitted = AutoencoderTransformer((4,), epochs=1, device="cpu").fit(mapped)
+    np.save(tmp_path / "narrow.npy", X[:, :10])
+    with pytest.raises(ValueError, match="X has 10 features, but AutoencoderTransformer is expecting 64"):
+        fitted.transform(np.load(tmp_path / "narrow.npy", mmap_mode="r"))
+
+
+def test_aekit_train_on_a_folder_of_shards(tmp_path, on_disk):
+    import json
+
+    from aekit.cli import main
+
+    out = tmp_path / "out"
+    assert (
+        main(
+            ["-q", "train", "--dataset", str(tmp_path / "shards"), "--hidden", "8", "--epochs", "1", "--out", str(out)]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"] == "shards" and metrics["n_train"] == len(on_disk[0]) and metrics["world_size"] == 1

@@ -112,6 +112,8 @@ def report(args) -> int:
     from ..datasets import load
     from ..report import ReportOptions, write_report
 
+    if not world().is_main:  # nothing to train: under torchrun, rank 0 alone writes the report
+        return 0
     model_dir = Path(args.model_dir)
     if (model_dir / "model" / "config.json").exists():
         model_dir = model_dir / "model"

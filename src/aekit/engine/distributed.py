@@ -146,8 +146,9 @@ class World:
             return loss_fn, eval_fn
         if batch_size < self.size:
             raise DistributedError(
-                f"{self.size} processes but batches of {batch_size} rows: each rank needs at least one row "
-                "of every batch (fewer processes, a larger batch_size, or more rows)"
+                f"{self.size} processes but batches of {batch_size} row{'s' * (batch_size > 1)} (batch_size, or "
+                "every training row when there are fewer): each rank needs at least one row of every batch; "
+                "start fewer processes, or train on more rows with a larger batch_size"
             )
         lo, hi = sharding.part_bounds(batch_size, self.rank, self.size)
         weight = (hi - lo) * self.size / batch_size

@@ -101,6 +101,10 @@ def fit(
 ) -> list[dict]:
     """Train ``module`` by minimising ``loss_fn`` over the rows of ``data``.
 
+    Under torchrun (:func:`~.distributed.world`) every process calls ``fit`` alike: each
+    trains on its part of every batch, the gradients are summed, and all end with the same
+    history and weights. ``config.step`` says how each step runs (:mod:`.step`).
+
     Parameters
     ----------
     module : torch.nn.Module
@@ -111,7 +115,7 @@ def fit(
         ``"l2"``, ...) to scalar tensors that are averaged into the history.
     data : array-like, Tensor of shape (n, d), or a source (:mod:`aekit.engine.data`)
         The training data; an array or tensor is moved once to the device of ``module``'s
-        parameters.
+        parameters, rows on disk (:func:`aekit.datasets.on_disk`) are streamed.
     params : sequence of Parameter
         The parameters to train. Anything not listed is frozen: this is how layer-wise phases
         and classifiers freeze lower layers.

@@ -18,7 +18,8 @@ def make_optimizer(
     l2: float = 0.0,
     start_step: int = 0,
 ) -> torch.optim.Optimizer:
-    """Adam with the fused kernel (one kernel for all parameters); foreach where fused is unavailable.
+    """Adam with the fused kernel (:class:`FusedAdam`: one kernel for all parameters, called
+    directly); foreach where fused is unavailable.
 
     L2 regularisation of ``l2_weights`` is Adam's (coupled) ``weight_decay``: it adds ``l2 * W``
     to the gradient, which is exactly the gradient of ``l2 * ||W||^2 / 2``, inside the fused
