@@ -405,3 +405,27 @@ def test_training_flushes_denormals_and_leaves_the_mode_off_afterwards():
     )
     assert seen == [0.0, 0.0]
     assert (torch.tensor([1e-39]) * 1.0).item() > 0  # off again
+
+
+@pytest.mark.parametrize("start_step", [0, 7])
+def test_fused_adam_calling_the_kernel_directly_is_torch_adam_bit_for_bit(start_step):
+    """engine.FusedAdam skips torch.optim's per-step bookkeeping; the update must not change."""
+    from aekit.engine.optim import FusedAdam
+
+    models = [build(tied=False) for _ in range(2)]
+    ours = engine.make_optimizer(list(models[0].parameters()), 0.01, models[0].weight_matrices(), 1e-3, start_step)
+    theirs = engine.make_optimizer(list(models[1].parameters()), 0.01, models[1].weight_matrices(), 1e-3, start_step)
+    theirs.__class__ = torch.optim.Adam  # the same state and groups, torch's own step
+    assert type(ours) is FusedAdam and ours.param_groups[0]["fused"]
+    X = torch.from_numpy(data())
+    for i in range(6):
+        for model, optimizer in zip(models, (ours, theirs)):
+            engine.set_learning_rate(optimizer, 0.01 / (1 + i))
+            optimizer.zero_grad(set_to_none=True)
+            model.reconstruction_loss(X, X).backward()
+            optimizer.step()
+    assert ours._ready_groups() is not None  # the direct call ran (from the first step with a state)
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        assert torch.equal(a, b)
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        assert all(torch.equal(ours.state[p][k], theirs.state[q][k]) for k in ("step", "exp_avg", "exp_avg_sq"))

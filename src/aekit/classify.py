@@ -205,9 +205,11 @@ def _dropout_rng(device: torch.device, generator: torch.Generator):
     """Seed the global stream of ``device`` from ``generator``, and restore it afterwards.
 
     ``nn.Dropout`` draws from torch's global stream: forking it makes a seeded fit
-    reproducible without moving the caller's random state.
+    reproducible without moving the caller's random state. In several processes each rank's
+    seed differs, so no two ranks drop the same units of their rows.
     """
     seed = int(torch.randint(2**31 - 1, (), generator=generator, device=generator.device))
+    seed += engine.world().rank
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         if device.type == "cuda":
             torch.cuda.manual_seed(seed)

@@ -161,6 +161,7 @@ def train_layerwise(
     generator: torch.Generator,
     verbose: bool = False,
     callbacks: Sequence[Callback] = (),
+    step: engine.StepOptions | None = None,
 ) -> list[dict]:
     """Train ``module`` greedily, one layer at a time, in place.
 
@@ -170,7 +171,8 @@ def train_layerwise(
         Trained on the device of its parameters; its configuration is unchanged, so the
         result saves, loads and transforms like an end-to-end model.
     X : array-like or Tensor of shape (n, n_inputs)
-        Moved once to the training device.
+        Moved once to the training device; rows on disk (:func:`aekit.datasets.on_disk`)
+        stay there, and so do the cached outputs of the layers below each phase.
     config : LayerwiseConfig
     loss : {"mse", "bce"}
         The model's reconstruction loss: phase 1's (it reconstructs ``X``); inner phases
@@ -184,6 +186,8 @@ def train_layerwise(
     callbacks : sequence of callable
         Passed to every :func:`aekit.engine.fit` call (each phase), so returning True ends
         the current phase early, not the whole training.
+    step : aekit.engine.StepOptions, optional
+        How each phase's steps run; None: eagerly, in float32.
 
     Returns
     -------
@@ -192,7 +196,7 @@ def train_layerwise(
         ``"layer 2"``, ...
     """
     phases = config.phases(module.depth)
-    X = engine.as_tensor(X, next(module.parameters()).device)
+    X = engine.training_rows(X, next(module.parameters()).device)
     run = _Run(
         config.batch_size,
         loss,
@@ -203,6 +207,7 @@ def train_layerwise(
         config.step_count,
         len(X),
         config.max_grad_norm,
+        step,
     )
     history = (_train_phases if config.method == "phases" else _train_separate)(module, X, phases, run)
     module.eval()
@@ -222,12 +227,13 @@ class _Run:
     step_count: str
     n_rows: int
     max_grad_norm: float | None
+    step: engine.StepOptions | None
 
     def train(
         self,
         model: StackedAutoencoder,
         k: int,
-        inputs: torch.Tensor,
+        inputs: torch.Tensor | engine.Streamed,
         phase: PhaseSettings,
         number: int,
         history: list[dict],
@@ -311,7 +317,7 @@ def shallow_autoencoder(module: StackedAutoencoder, k: int) -> StackedAutoencode
 def train_layer(
     model: StackedAutoencoder,
     k: int,
-    inputs: torch.Tensor,
+    inputs: torch.Tensor | engine.Streamed,
     phase: PhaseSettings,
     run: _Run,
     *,
@@ -352,8 +358,9 @@ def train_layer(
         verbose=run.verbose,
         phase=label,
         adam_start_step=start_step,
+        step=run.step,
     )
-    logger.info("%s: %d epochs on %s", label, phase.epochs, tuple(inputs.shape))
+    logger.info("%s: %d epochs on %d rows", label, phase.epochs, len(inputs))
     return engine.fit(
         model,
         loss_fn,
@@ -368,16 +375,17 @@ def train_layer(
 
 
 @torch.no_grad()
-def layer_outputs(model: StackedAutoencoder, inputs: torch.Tensor, k: int, batch_size: int = 4096) -> torch.Tensor:
+def layer_outputs(model, inputs, k: int, batch_size: int = 4096):
     """Encoder layer ``k`` applied to ``inputs`` (outputs of layer k-1), clean, in batches.
 
     No gradients and no corruption: this is the frozen layer's cache for the next phase.
-    It stays on the device of ``inputs``.
+    A dense layer's rows stay on the device of ``inputs`` (a tensor), or on disk (a streamed
+    source); in several processes each computes a part and all hold the whole
+    (:func:`aekit.engine.map_rows`). A convolution's feature maps stay in this process's memory.
     """
     model.eval()
-    return torch.cat(
-        [
-            model.encode_layer(inputs[i : i + batch_size], k)  # (B, n_{k-1}) -> (B, n_k)
-            for i in range(0, len(inputs), batch_size)
-        ]
-    )
+    if isinstance(model, StackedAutoencoder):  # (B, n_{k-1}) -> (B, n_k)
+        return engine.map_rows(lambda h: model.encode_layer(h, k), inputs, model.layer_width(k), batch_size)
+    if isinstance(inputs, engine.Streamed):
+        raise ValueError("layer-wise training of a convolutional model needs its rows in memory, not on disk")
+    return torch.cat([model.encode_layer(inputs[i : i + batch_size], k) for i in range(0, len(inputs), batch_size)])

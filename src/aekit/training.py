@@ -28,8 +28,8 @@ class Plan:
     """How to train one autoencoder: what it minimises and in which mode.
 
     ``layerwise`` None means end-to-end training by ``end_to_end``; otherwise the layer-wise
-    phases run (with progress bars when ``verbose``), then fine-tuning by ``fine_tune`` when it
-    is not None.
+    phases run (with progress bars when ``verbose``, their steps as ``step`` says), then
+    fine-tuning by ``fine_tune`` when it is not None.
     """
 
     objective: Objective
@@ -37,6 +37,7 @@ class Plan:
     layerwise: LayerwiseConfig | None = None
     fine_tune: engine.TrainConfig | None = None
     verbose: bool = False
+    step: engine.StepOptions | None = None
 
 
 def train_autoencoder(
@@ -61,6 +62,7 @@ def train_autoencoder(
         generator=generator,
         verbose=plan.verbose,
         callbacks=callbacks,
+        step=plan.step,
     )
     if plan.fine_tune is not None:
         start = steps_so_far(history, len(X), plan.layerwise.batch_size, plan.layerwise.step_count)

@@ -27,7 +27,10 @@ _NOT_FLAGS = ("verbose",)
 
 def _add_data_options(parser: argparse.ArgumentParser, default: str | None = "digits") -> None:
     parser.add_argument(
-        "--dataset", default=default, help="digits (embedded), mnist, fashion-mnist, or a .npy/.npz/.csv file"
+        "--dataset",
+        default=default,
+        help="digits (embedded), mnist, fashion-mnist, a .npy/.npz/.csv file, or a folder of .npy shards "
+        "(.npy files and shards are streamed from disk, never loaded whole)",
     )
     parser.add_argument("--data-dir", help="folder holding the IDX files (else $AEKIT_DATA_DIR, then the cache)")
 

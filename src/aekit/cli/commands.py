@@ -1,6 +1,9 @@
 """What each ``aekit`` subcommand does, given its parsed arguments. Each builds its estimators
 and checks their parameters, and that its output folder may be written, before any data is
-loaded; each writes its whole output folder at once (:mod:`.runs`)."""
+loaded; each writes its whole output folder at once (:mod:`.runs`).
+
+Under ``torchrun`` every process runs the command and trains its part of each batch; rank 0
+alone computes the metrics and writes the model, metrics, figures and reports."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine import world
 from ..estimators import (
     AutoencoderOutlierDetector,
     AutoencoderTransformer,
@@ -42,6 +46,7 @@ def _model(args, base: dict | None = None):
     params = {**(base or {}), **PRESETS.get(args.preset or "", {}), **values}
     estimator = MODELS[model](**params, verbose=not args.quiet)
     estimator._validate_params()  # a typo fails here, before the data is loaded
+    world()  # so does torchrun's environment, half set, or a process group that cannot be joined
     return estimator
 
 
@@ -66,6 +71,7 @@ def _metrics(estimator, data, seconds: float | None) -> dict:
         "n_test": len(data.X_test),
         f"train_{name}": sign * estimator.score(data.X_train),
         "epochs_run": estimator.n_iter_,
+        "world_size": world().size,
     }
     if seconds is not None:
         metrics["fit_seconds"] = round(seconds, 3)
@@ -114,6 +120,8 @@ def train(args) -> int:
     detector_base = outliers.default_autoencoder_params() if args.detector and args.model == "autoencoder" else None
     estimator = _model(args, detector_base)
     detector = outliers.make_detector(args, estimator) if args.detector else None
+    if not world().is_main:
+        return _train_on_rank(args, estimator, detector)
     out = Path(args.out)
     runs.check_target(out)
     settings = {  # paths made absolute: --resume may run from another folder
@@ -134,6 +142,20 @@ def train(args) -> int:
     return _run(out, work, run_id, settings, fit, args.quiet)
 
 
+def _train_on_rank(args, estimator, detector) -> int:
+    """A process of a torchrun group other than rank 0: it trains its part of every batch, as
+    rank 0 does, and writes nothing."""
+    from ..datasets import load
+
+    data = load(args.dataset or "digits", args.data_dir, verbose=False)
+    _with_image_shape(estimator, data)
+    if detector is not None:
+        outliers.fit_detector(detector, data, args.normal_labels)
+    else:
+        estimator.fit(data.X_train)
+    return 0
+
+
 def _absolute_unless_named(dataset: str) -> str:
     from ..datasets import available
 
@@ -144,6 +166,8 @@ def _resume(args) -> int:
     """``aekit train --resume DIR``: the unfinished run of DIR, with its own settings."""
     from .. import checkpoints
 
+    if world().size > 1:
+        raise ValueError("--resume runs in one process (not under torchrun)")
     out = Path(args.resume)
     own = (*given(args, args.model_dests), "preset", "dataset", "data_dir", "checkpoint_every", "restart")
     conflicting = [k for k in own if getattr(args, k)]
@@ -216,6 +240,8 @@ def demo(args) -> int:
     preset = "demo" if data.X_train.shape[1] <= 256 else "demo-large"
     base = {**PRESETS[preset], "random_state": 0, **(QUICK[preset] if args.quick else {})}
     estimator, seconds = _fit(_model(args, base), data)
+    if not world().is_main:
+        return 0
     metrics = _metrics(estimator, data, seconds)
     options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet, activation_steps=50 if args.quick else 200)
     with runs.output_folder(out) as tmp:
@@ -237,6 +263,8 @@ def report(args) -> int:
     from ..datasets import load
     from ..report import ReportOptions, write_report
 
+    if not world().is_main:  # nothing to train: under torchrun, rank 0 alone writes the report
+        return 0
     folder = Path(args.model_dir)
     model_dir = _model_dir(args.model_dir)
     if args.dataset is None:
@@ -318,6 +346,7 @@ def _study_templates(args) -> tuple[PretrainedClassifier, AutoencoderTransformer
     for estimator in (classifier, sda, ladder):
         if estimator is not None:
             estimator._validate_params()
+    world()
     return classifier, sda, ladder
 
 
@@ -351,6 +380,8 @@ def pretrain(args) -> int:
         logreg_C=args.logreg_c,
         progress=not args.quiet,
     )
+    if not world().is_main:
+        return 0
     with runs.output_folder(out) as tmp:
         names = [p.name for p in study.write_study(records, tmp).values()]
     print(study.summarize(records))

@@ -8,14 +8,24 @@ import sys
 
 def expected() -> tuple[type[BaseException], ...]:
     """What a command may raise for a reason the user can act on: bad data or model files,
-    bad settings, the file system (permissions, a full disk), a diverging run, memory."""
+    bad settings, the file system (permissions, a full disk), a diverging run, a process of a
+    torchrun group that stopped, memory."""
     import torch
 
     from ..datasets import DatasetError
-    from ..engine import DivergenceError
+    from ..engine import DistributedError, DivergenceError
     from ..io import ModelFileError
 
-    return (DatasetError, ModelFileError, ValueError, OSError, DivergenceError, MemoryError, torch.OutOfMemoryError)
+    return (
+        DatasetError,
+        ModelFileError,
+        ValueError,
+        OSError,
+        DivergenceError,
+        DistributedError,
+        MemoryError,
+        torch.OutOfMemoryError,
+    )
 
 
 def describe(error: BaseException) -> str:

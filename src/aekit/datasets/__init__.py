@@ -26,7 +26,9 @@ written atomically. Local copies are checked by their IDX headers only, so
 re-compressed copies work.
 
 Any other name is taken as the path of a user file (``.npy``, ``.npz`` or ``.csv``),
-read by :func:`load_file`. Every problem with the data raises :class:`DatasetError`.
+read by :func:`load_file`, or of a folder of ``.npy`` shards, read by :func:`load_folder`
+(a :class:`ShardedArray`: rows stay on disk until they are read, as a ``.npy`` file's do).
+Every problem with the data raises :class:`DatasetError`.
 
 The package has one module per job: :mod:`~aekit.datasets.named` (the named data sets
 and where their files are looked for), :mod:`~aekit.datasets.download` (mirrors, pinned
@@ -47,9 +49,21 @@ from pathlib import Path
 from .dataset import Dataset, DatasetError
 from .idx import read_idx
 from .named import load_named, names
-from .userfiles import SUFFIXES, load_file
+from .shards import ShardedArray, on_disk, open_shards
+from .userfiles import SUFFIXES, load_file, load_folder
 
-__all__ = ["Dataset", "DatasetError", "available", "load", "load_file", "read_idx"]
+__all__ = [
+    "Dataset",
+    "DatasetError",
+    "ShardedArray",
+    "available",
+    "load",
+    "load_file",
+    "load_folder",
+    "on_disk",
+    "open_shards",
+    "read_idx",
+]
 
 
 def available() -> list[str]:
@@ -75,8 +89,9 @@ def load(
     Parameters
     ----------
     name : str or path-like
-        One of :func:`available` (case and ``_``/``-`` do not matter), or the path of
-        a ``.npy``, ``.npz`` or ``.csv`` file (see :func:`load_file`).
+        One of :func:`available` (case and ``_``/``-`` do not matter), the path of
+        a ``.npy``, ``.npz`` or ``.csv`` file (see :func:`load_file`), or of a folder of
+        ``.npy`` shards (see :func:`load_folder`).
     data_dir : str or path-like, optional
         Directory holding the IDX files of "mnist" or "fashion-mnist", directly or in
         a subfolder of that name. Searched before ``$AEKIT_DATA_DIR`` and the cache.
@@ -100,11 +115,14 @@ def load(
     if key in names():
         return load_named(key, data_dir, download=download, verbose=verbose)
     path = Path(name).expanduser()
+    if path.is_dir():
+        return load_folder(path)
     if path.suffix.lower() in SUFFIXES or path.is_file():
         return load_file(path)
     raise DatasetError(
         f"unknown data set {os.fspath(name)!r}: known names are "
-        f"{', '.join(available())}; otherwise give the path of a .npy, .npz or .csv file"
+        f"{', '.join(available())}; otherwise give the path of a .npy, .npz or .csv file "
+        "or of a folder of .npy shards"
     )
 
 

@@ -21,7 +21,10 @@ class Dataset:
     Attributes
     ----------
     X_train : ndarray of shape (n_train, n_features), float32
-        Training samples. Named data sets are scaled to [0, 1]; user files are not.
+        Training samples. Named data sets are scaled to [0, 1]; user files are not. For a
+        ``.npy`` file or a folder of shards the rows stay on disk: a read-only
+        ``numpy.memmap``, or a :class:`~aekit.datasets.ShardedArray` that converts them to
+        float32 as they are read.
     y_train : ndarray of shape (n_train,), int64, or None
         Training labels, or None when the data has none.
     X_test : ndarray of shape (n_test, n_features), float32

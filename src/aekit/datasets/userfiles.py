@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Dataset, DatasetError
+from .shards import NUMERIC_KINDS, ShardedArray, image_shape, iter_blocks, open_shards
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,10 @@ _NPZ_KEYS = {"X": ("X", "x"), "y": ("y",), "X_test": ("X_test", "x_test"), "y_te
 def load_file(path: str | os.PathLike) -> Dataset:
     """Load samples (and optionally labels) from a ``.npy``, ``.npz`` or ``.csv`` file.
 
-    * ``.npy``: one array of samples, no labels.
+    * ``.npy``: one array of samples, no labels, memory-mapped: never loaded whole. A C-ordered
+      float32 file is ``X_train`` as it is (a read-only ``numpy.memmap``); any other numeric
+      file is read through a :class:`~aekit.datasets.ShardedArray`, which converts the rows
+      it is asked for to float32.
     * ``.npz``: ``X`` (or ``x``) required; optional ``y``, ``X_test`` (or ``x_test``)
       and ``y_test``. Other keys are ignored with a warning.
     * ``.csv``: comma-separated numbers, one sample per line. The first line is a
@@ -81,6 +85,20 @@ def load_file(path: str | os.PathLike) -> Dataset:
     return _user_dataset(path, **arrays)
 
 
+def load_folder(path: str | os.PathLike) -> Dataset:
+    """A folder of ``.npy`` shards (samples only, no labels) as one data set whose ``X_train``
+    is a :class:`~aekit.datasets.ShardedArray`: see :func:`aekit.datasets.open_shards`.
+
+    Raises
+    ------
+    DatasetError
+        If a shard is missing or unreadable, or the shards disagree on features or dtype, or
+        hold NaN or infinite values.
+    """
+    path = Path(path).expanduser()
+    return _user_dataset(path, X=open_shards(path))
+
+
 def _user_dataset(path: Path, X, y=None, X_test=None, y_test=None) -> Dataset:
     X, image_shape = _as_samples(X, path, "X")
     y = _as_labels(y, len(X), path, "y")
@@ -100,8 +118,13 @@ def _user_dataset(path: Path, X, y=None, X_test=None, y_test=None) -> Dataset:
 
 
 def _as_samples(a, path: Path, key: str, *, allow_empty: bool = False):
-    """Check and flatten an array of samples; return it as float32 and its image shape."""
-    a = np.asarray(a)
+    """Check and flatten an array of samples; return it as float32 and its image shape (an
+    array on disk stays there)."""
+    if isinstance(a, ShardedArray):
+        if a.source_dtype.kind == "f":  # integers are finite as float32
+            _check_finite(a, path, key)
+        return a, a.image_shape
+    a = a if isinstance(a, np.memmap) else np.asarray(a)
     if a.dtype.kind not in "biuf":
         raise DatasetError(f"{path}: {key} is not numeric (type {a.dtype})")
     if a.ndim < 2:
@@ -111,14 +134,12 @@ def _as_samples(a, path: Path, key: str, *, allow_empty: bool = False):
         )
     if (len(a) == 0 and not allow_empty) or math.prod(a.shape[1:]) == 0:
         raise DatasetError(f"{path}: {key} is empty (shape {a.shape})")
-    n_features = math.prod(a.shape[1:])
-    with np.errstate(over="ignore"):  # values beyond float32 become inf, refused just below
-        X = a.reshape(len(a), n_features).astype(np.float32)
+    X = a.reshape(len(a), math.prod(a.shape[1:]))
+    if not isinstance(X, np.memmap):  # a memory map is float32 already (_read_npy)
+        with np.errstate(over="ignore"):  # values beyond float32 become inf, refused just below
+            X = X.astype(np.float32)
     _check_finite(X, path, key)
-    if a.ndim == 3:
-        return X, (int(a.shape[1]), int(a.shape[2]))
-    side = math.isqrt(n_features)
-    return X, ((side, side) if a.ndim == 2 and side * side == n_features else None)
+    return X, image_shape(a.shape)
 
 
 def _as_labels(y, n: int, path: Path, key: str) -> np.ndarray | None:
@@ -136,16 +157,20 @@ def _as_labels(y, n: int, path: Path, key: str) -> np.ndarray | None:
     return y.astype(np.int64)
 
 
-def _check_finite(X: np.ndarray, path: Path, key: str) -> None:
-    bad = ~np.isfinite(X)
-    if bad.any():
-        row, col = np.unravel_index(np.argmax(bad), bad.shape)
-        raise DatasetError(f"{path}: {key} contains NaN or infinite values (first at sample {row}, feature {col})")
+def _check_finite(X, path: Path, key: str) -> None:
+    """A block of rows at a time, so that a file on disk is never held whole."""
+    for start, block in iter_blocks(X):
+        bad = ~np.isfinite(block)
+        if bad.any():
+            row, col = np.unravel_index(np.argmax(bad), bad.shape)
+            raise DatasetError(
+                f"{path}: {key} contains NaN or infinite values (first at sample {start + row}, feature {col})"
+            )
 
 
-def _load_numpy(path: Path):
+def _load_numpy(path: Path, mmap_mode: str | None = None):
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
     except _NUMPY_ERRORS as exc:
         # Object arrays and non-NumPy files both end here; pickles are refused on purpose.
         raise DatasetError(f"{path} cannot be read as NumPy data: {exc}") from exc
@@ -174,10 +199,14 @@ def _read_npy(path: Path) -> dict:
             _check_declared_size(f, path.stat().st_size, path, "the array")
     except OSError as exc:
         raise DatasetError(f"{path} cannot be read: {exc}") from exc
-    a = _load_numpy(path)
+    a = _load_numpy(path, mmap_mode="r")
     if not isinstance(a, np.ndarray):
         a.close()
         raise DatasetError(f"{path} is an .npz archive, not an .npy file")
+    if a.dtype.kind not in NUMERIC_KINDS or a.ndim < 2 or not a.flags.c_contiguous:
+        return {"X": np.asarray(a)}  # in memory, for _as_samples to check (or convert) as any array
+    if a.dtype != np.float32:
+        return {"X": ShardedArray([path])}  # float32 as rows are read
     return {"X": a}
 
 

@@ -19,6 +19,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from ..datasets import on_disk
+
 
 class Source(Protocol):
     """What :func:`aekit.engine.fit` trains on (see the module's docstring)."""
@@ -45,6 +47,14 @@ def permutation(n: int, generator: torch.Generator, device: torch.device) -> tor
     return torch.randperm(n, generator=generator, device=generator.device).to(device)
 
 
+def validation_size(fraction: float, n: int) -> int:
+    """How many of ``n`` rows a split holds out: at least one, and never all of them."""
+    n_val = max(1, int(round(fraction * n)))
+    if n_val >= n:
+        raise ValueError(f"validation_fraction={fraction} leaves no training rows out of {n}")
+    return n_val
+
+
 class InMemory:
     """Rows of one tensor on the training device; batches are slices of a permutation."""
 
@@ -66,9 +76,7 @@ class InMemory:
         """Random (train, validation) split of the rows; no validation when ``fraction`` is 0."""
         if fraction == 0:
             return self, None
-        n_val = max(1, int(round(fraction * len(self.X))))
-        if n_val >= len(self.X):
-            raise ValueError(f"validation_fraction={fraction} leaves no training rows out of {len(self.X)}")
+        n_val = validation_size(fraction, len(self.X))
         perm = permutation(len(self.X), generator, self.X.device)
         return InMemory(self.X[perm[n_val:]]), InMemory(self.X[perm[:n_val]])
 
@@ -174,9 +182,21 @@ class SemiSupervised:
             yield (self.X.index_select(0, rows), self.y[start : start + size]), len(rows)
 
 
+def training_rows(X, device: torch.device, dtype: torch.dtype = torch.float32):
+    """The rows a training mode works on: a tensor on ``device``, or, for an array on disk, a
+    :class:`~.streaming.Streamed` source that leaves them there."""
+    return source_of(X, device, dtype) if on_disk(X) else as_tensor(X, device, dtype)
+
+
 def source_of(data, device: torch.device, dtype: torch.dtype) -> Source:
-    """``data`` as a source: a source as it is, an array or tensor as :class:`InMemory` on
-    ``device`` (float64 models, as reference tests use, get float64 data)."""
+    """``data`` as a source: a source as it is, an array on disk
+    (:func:`aekit.datasets.on_disk`) as :class:`~.streaming.Streamed`, any other array or
+    tensor as :class:`InMemory` on ``device`` (float64 models, as reference tests use, get
+    float64 data)."""
     if hasattr(data, "epoch") and hasattr(data, "split"):
         return data
+    if on_disk(data):
+        from .streaming import Streamed
+
+        return Streamed(data, device, dtype)
     return InMemory(as_tensor(data, device, dtype))

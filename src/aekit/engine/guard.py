@@ -44,11 +44,15 @@ class Guard:
         self.phase, self.learning_rate, self.max_grad_norm = phase, learning_rate, max_grad_norm
         self.losses: list[torch.Tensor] = []  # this epoch's step losses, detached, on the device
         self.checked = 0  # steps checked one by one so far
+        self.epoch = 0
 
-    def watch(self, loss_fn, epoch: int):
-        """``loss_fn`` for the steps of 0-based ``epoch``: it keeps each step's loss and checks
-        the first steps of the fit at once."""
-        self.losses = []
+    def start_epoch(self, epoch: int) -> None:
+        """Forget the last epoch's losses; ``epoch`` (0-based) is the one starting."""
+        self.epoch, self.losses = epoch, []
+
+    def watch(self, loss_fn):
+        """``loss_fn`` that keeps each step's loss and checks the first steps of the fit at
+        once (an eager step's: a compiled or captured step is checked once an epoch)."""
 
         def step(batch):
             loss, parts = loss_fn(batch)
@@ -57,7 +61,7 @@ class Guard:
                 self.checked += 1
                 value = float(self.losses[-1])
                 if not math.isfinite(value):
-                    raise self.error(epoch + 1, len(self.losses), f"the loss is {value}")
+                    raise self.error(self.epoch + 1, len(self.losses), f"the loss is {value}")
             return loss, parts
 
         return step

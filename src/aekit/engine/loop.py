@@ -19,12 +19,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..losses import l2_penalty
-from . import checkpoint
+from . import checkpoint, distributed
 from .data import Source, source_of
 from .guard import Guard
 from .optim import clip_gradients, learning_rate_at, make_optimizer, set_learning_rate
 from .runtime import denormals_flushed
 from .settings import TrainConfig
+from .step import eager_step, make_step
 
 logger = logging.getLogger(__name__)
 
@@ -53,29 +54,37 @@ class EarlyStopping:
 
 
 def run_epoch(
-    loss_fn: LossFn, optimizer: torch.optim.Optimizer, source: Source, batch_size: int, generator: torch.Generator
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    source: Source,
+    batch_size: int,
+    generator: torch.Generator,
+    step: Callable | None = None,
 ) -> dict[str, float]:
-    """One pass over a fresh order of ``source``; returns the mean of each loss part."""
+    """One pass over a fresh order of ``source``; returns the mean of each loss part.
+    ``step(batch) -> parts`` runs one step (default: :func:`~.step.eager_step`)."""
+    step = step or eager_step(loss_fn, optimizer)
     sums: dict[str, torch.Tensor] = {}
     n_batches = source.steps(batch_size)
     for batch in source.epoch(batch_size, generator):
-        loss, parts = loss_fn(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        parts = step(batch)
         for name, value in parts.items():
             value = value.detach()
-            sums[name] = sums[name] + value if name in sums else value
+            # a copy to start from: a captured step writes its next parts into the same tensors
+            sums[name] = sums[name] + value if name in sums else value.clone()
     return {name: float(total) / n_batches for name, total in sums.items()}
 
 
 @torch.no_grad()
-def evaluate(eval_fn: EvalFn, source: Source, batch_size: int = 4096) -> float:
-    """Mean of ``eval_fn`` over every row of ``source`` (row-weighted), without gradients."""
+def evaluate(eval_fn: EvalFn, source: Source, batch_size: int = 4096, reduce: Callable | None = None) -> float:
+    """Mean of ``eval_fn`` over every row of ``source`` (row-weighted), without gradients;
+    ``reduce(total, rows)`` sums them over processes that each hold part of the rows."""
     total, rows = 0.0, 0
     for chunk, n in source.chunks(batch_size):
         total += float(eval_fn(chunk)) * n
         rows += n
+    if reduce is not None:
+        total, rows = reduce(total, rows)
     return total / rows
 
 
@@ -94,6 +103,10 @@ def fit(
 ) -> list[dict]:
     """Train ``module`` by minimising ``loss_fn`` over the rows of ``data``.
 
+    Under torchrun (:func:`~.distributed.world`) every process calls ``fit`` alike: each
+    trains on its part of every batch, the gradients are summed, and all end with the same
+    history and weights. ``config.step`` says how each step runs (:mod:`.step`).
+
     Parameters
     ----------
     module : torch.nn.Module
@@ -104,7 +117,7 @@ def fit(
         ``"l2"``, ...) to scalar tensors that are averaged into the history.
     data : array-like, Tensor of shape (n, d), or a source (:mod:`aekit.engine.data`)
         The training data; an array or tensor is moved once to the device of ``module``'s
-        parameters.
+        parameters, rows on disk (:func:`aekit.datasets.on_disk`) are streamed.
     params : sequence of Parameter
         The parameters to train. Anything not listed is frozen: this is how layer-wise phases
         and classifiers freeze lower layers.
@@ -146,15 +159,23 @@ def fit(
     stage = checkpoint.begin(module, params, config, generator)  # None unless a run is recorded
     if stage is not None and stage.skipped is not None:
         return stage.skipped  # a resumed run had finished this stage; its weights are back
-    train, validation = source_of(data, params[0].device, params[0].dtype).split(config.validation_fraction, generator)
+    world = distributed.world()
+    device = params[0].device
+    train, validation = source_of(data, device, params[0].dtype).split(config.validation_fraction, generator)
     batch_size = min(config.batch_size, len(train))
+    train, validation = world.shard(train), world.shard(validation)
     l2_weights = [w for w in l2_weights if any(w is p for p in params)]
     optimizer = make_optimizer(params, config.learning_rate, l2_weights, l2, config.adam_start_step)
-    if config.max_grad_norm is not None:
-        clip_gradients(optimizer, config.max_grad_norm)
     stopper = EarlyStopping(config.patience) if (config.patience and validation is not None) else None
-    eval_fn = eval_fn or (lambda batch: loss_fn(batch)[0])
+    eval_fn = eval_fn or (lambda batch, loss_fn=loss_fn: loss_fn(batch)[0])  # this loss_fn, not the rank's
+    loss_fn, eval_fn = world.synchronise(loss_fn, eval_fn, params, optimizer, batch_size, generator)
+    world.broadcast_module(module)  # rank 0's weights: every rank starts alike
+    if config.max_grad_norm is not None:  # after synchronise: the summed gradients are clipped
+        clip_gradients(optimizer, config.max_grad_norm)
     guard = Guard(config.phase, config.learning_rate, config.max_grad_norm)
+    if config.step is None or not (config.step.compile or config.step.cuda_graphs):
+        loss_fn = guard.watch(loss_fn)  # a compiled or captured step is checked once an epoch
+    step = None if config.step is None else make_step(loss_fn, optimizer, config.step, device, [generator], world.size)
     for callback in callbacks:
         getattr(callback, "on_fit_start", lambda module, config: None)(module, config)
     history: list[dict] = []
@@ -170,7 +191,8 @@ def fit(
     for epoch in bar:
         learning_rate = learning_rate_at(config, epoch)
         set_learning_rate(optimizer, learning_rate)
-        record = train_one_epoch(module, guard.watch(loss_fn, epoch), optimizer, train, batch_size, generator)
+        guard.start_epoch(epoch)
+        record = world.average(train_one_epoch(module, loss_fn, optimizer, train, batch_size, generator, step))
         record = {"phase": config.phase, "epoch": epoch + 1, **record}
         if config.learning_rate_schedule != "constant":
             record["learning_rate"] = learning_rate
@@ -179,12 +201,12 @@ def fit(
             record["loss"] += record["l2"]
         if validation is not None:
             module.eval()
-            record["val_loss"] = evaluate(eval_fn, validation)
+            record["val_loss"] = evaluate(eval_fn, validation, reduce=world.total)
         guard.check(record, params)
         history.append(record)
         bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if "loss" in k})
         logger.debug("%s", record)
-        stop = any(callback(record) for callback in callbacks)
+        stop = world.any(any(callback(record) for callback in callbacks))
         if stopper is not None and stopper.update(module, record["val_loss"]):
             stop = True
         if stage is not None:
@@ -199,11 +221,11 @@ def fit(
     return history
 
 
-def train_one_epoch(module, loss_fn, optimizer, source, batch_size, generator) -> dict:
+def train_one_epoch(module, loss_fn, optimizer, source, batch_size, generator, step=None) -> dict:
     """``run_epoch`` in training mode, timed, with denormals flushed to zero (see
     :func:`~aekit.engine.runtime.denormals_flushed`)."""
     module.train()
     start = time.perf_counter()
     with denormals_flushed():
-        parts = run_epoch(loss_fn, optimizer, source, batch_size, generator)
+        parts = run_epoch(loss_fn, optimizer, source, batch_size, generator, step)
     return {**parts, "seconds": time.perf_counter() - start}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..params import Device, Flag, Interval, Maybe, Options, Param, Seed, validate
+from .step import StepOptions
 
 LEARNING_RATE_SCHEDULES = ("constant", "cosine", "linear")
 
@@ -79,6 +80,8 @@ class TrainConfig:
     learning_rate_decay_start: float | None = LEARNING_RATE_DECAY_START.but(
         constraint=Maybe(LEARNING_RATE_DECAY_START.constraint)
     ).field(None)
+    # how each step runs (compiled, captured in a CUDA graph, precision); None: eager float32
+    step: StepOptions | None = None
 
     def __post_init__(self):
         validate(self)

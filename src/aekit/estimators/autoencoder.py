@@ -7,7 +7,6 @@ import copy
 import math
 
 import numpy as np
-from sklearn.utils.validation import validate_data
 
 from .. import corruption, training
 from ..engine import BATCH_SIZE, EPOCHS, LEARNING_RATE
@@ -29,7 +28,15 @@ from ..objectives import (
 )
 from ..params import Flag, InvalidParameterError, Maybe, Options, Param, PerLayer
 from . import images
-from .base import ACTIVATION, HIDDEN_LAYER_SIZES, AekitEstimator, TrainingParams, estimator, is_fitted
+from .base import (
+    ACTIVATION,
+    HIDDEN_LAYER_SIZES,
+    AekitEstimator,
+    TrainingParams,
+    estimator,
+    is_fitted,
+    outputs_in_batches,
+)
 from .codes import CodesTransformer
 
 TRAINING_MODES = ("end_to_end", "layerwise")
@@ -132,7 +139,7 @@ class AutoencoderTransformer(CodesTransformer, TrainingParams, AekitEstimator):
         warm = self.warm_start and is_fitted(self)
         X, found_shape = images.to_rows(X)
         images.check_shape(found_shape, self.image_shape, "image_shape")
-        X = validate_data(self, X, dtype=np.float32, reset=not warm)
+        X = self._check_rows(X, reset=not warm)  # rows on disk stay there, and are streamed
         if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
             raise ValueError("loss='bce' needs inputs in [0, 1]; scale X (e.g. MinMaxScaler) or use loss='mse'")
         image_shape = found_shape or (None if self.image_shape is None else as_image_shape(self.image_shape))
@@ -175,6 +182,7 @@ class AutoencoderTransformer(CodesTransformer, TrainingParams, AekitEstimator):
 
     def _check_params_together(self) -> None:
         self._check_early_stopping()
+        self._check_step_options()
         corruption.validate(self.corruption, self.corruption_level)
         if (self.encoder is None) != (self.decoder is None):
             raise InvalidParameterError("give encoder and decoder together (or neither)")
@@ -267,10 +275,17 @@ class AutoencoderTransformer(CodesTransformer, TrainingParams, AekitEstimator):
             if self.fine_tune_epochs
             else None
         )
-        return training.Plan(objective, layerwise=layerwise, fine_tune=fine_tune, verbose=bool(self.verbose))
+        return training.Plan(
+            objective, layerwise=layerwise, fine_tune=fine_tune, verbose=bool(self.verbose), step=self._step_options()
+        )
 
     # -- using the fitted model ----------------------------------------------------------
     def score(self, X, y=None) -> float:
-        """Negative mean squared reconstruction error (higher is better, as scikit-learn wants)."""
+        """Negative mean squared reconstruction error (higher is better, as scikit-learn wants),
+        summed in float64 a batch at a time (rows on disk are never held whole)."""
         X = self._check(X)
-        return -float(np.mean((self._apply(self.module_, X) - X) ** 2))
+        squares = sum(
+            float(np.square(rec - rows, dtype=np.float64).sum())
+            for rows, rec in outputs_in_batches(self.module_, self.module_, X)
+        )
+        return -squares / (X.shape[0] * X.shape[1])

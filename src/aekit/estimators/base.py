@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_consistent_length, check_random_state, column_or_1d
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import engine, params
+from ..datasets import on_disk
+from ..datasets.shards import iter_blocks
 from ..nn import ACTIVATIONS
 from .labels import check_labels, labelled_mask
 
@@ -178,6 +180,36 @@ class AekitEstimator(BaseEstimator):
         """``fn`` over the rows of ``X`` in evaluation mode, on ``module_``'s device; numpy out."""
         return apply_in_batches(self.module_, fn, X, batch_size)
 
+    def _check_rows(self, X, *, reset: bool):
+        """``X`` checked as ``validate_data(self, X, dtype=np.float32, reset=reset)`` checks it;
+        an array on disk (:func:`aekit.datasets.on_disk`) a block at a time, and left there."""
+        if not on_disk(X):
+            return validate_data(self, X, dtype=np.float32, reset=reset)
+        return check_rows_on_disk(self, X, reset=reset)
+
+
+def check_rows_on_disk(est, X, *, reset: bool):
+    """The checks of scikit-learn's ``validate_data`` on rows that stay on disk: 2-D, numeric,
+    at least one row and feature, finite (read a block at a time), and on ``reset=False`` the
+    number of features ``fit`` saw. Sets ``n_features_in_`` on reset."""
+    if len(X.shape) != 2 or X.dtype.kind not in "biuf":
+        raise ValueError(f"expected a 2-D numeric array of samples, got shape {X.shape} of {X.dtype}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"Found array with shape {X.shape}: at least one sample and one feature are required")
+    for start, block in iter_blocks(X):
+        if not np.isfinite(block).all():
+            raise ValueError(f"Input X contains NaN or infinity (first in rows {start}..{start + len(block) - 1})")
+    if reset:
+        est.n_features_in_ = int(X.shape[1])
+        if hasattr(est, "feature_names_in_"):
+            del est.feature_names_in_
+    elif X.shape[1] != est.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(est).__name__} is expecting "
+            f"{est.n_features_in_} features as input."
+        )
+    return X
+
 
 class LogitsClassifier:
     """A classifier whose ``module_`` maps rows to logits over ``classes_`` (columns in that
@@ -186,8 +218,14 @@ class LogitsClassifier:
     def _check_semisupervised(self, X, y, reset: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(X, labelled mask, classes_, class index of each labelled row)`` from ``X`` and
         ``y`` in which ``-1`` marks an unlabelled row; clear errors when they cannot train.
-        ``reset=False`` checks ``X`` against the fitted model (a warm start)."""
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=reset)
+        ``reset=False`` checks ``X`` against the fitted model (a warm start). Rows on disk are
+        checked there and stay there (an autoencoder streams them)."""
+        if on_disk(X):
+            y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, ensure_all_finite=False), warn=True)
+            check_consistent_length(X, y)
+            X = self._check_rows(X, reset=reset)
+        else:
+            X, y = validate_data(self, X, y, dtype=np.float32, reset=reset)
         labelled = labelled_mask(y)
         classes, targets = check_labels(y[labelled])
         return X, labelled, classes, targets
@@ -218,17 +256,26 @@ class LogitsClassifier:
 
     def _logits(self, X) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self._apply(self.module_, X)
+        return self._apply(self.module_, self._check_rows(X, reset=False))
 
 
 @torch.no_grad()
-def apply_in_batches(module: torch.nn.Module, fn, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """``fn`` over the rows of ``X`` in evaluation mode, on the module's device; numpy out."""
+def outputs_in_batches(
+    module: torch.nn.Module, fn, X, batch_size: int = 4096
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(rows, fn(rows))`` for consecutive batches of the rows of ``X`` (as float32), in
+    evaluation mode on the module's device; numpy both. Only a batch is in memory at a time."""
     module.eval()
     device = next(module.parameters()).device
-    outputs = [fn(torch.from_numpy(X[i : i + batch_size]).to(device)).cpu() for i in range(0, len(X), batch_size)]
-    return torch.cat(outputs).numpy()
+    for i in range(0, len(X), batch_size):
+        rows = np.asarray(X[i : i + batch_size], dtype=np.float32)
+        rows = rows if rows.flags.writeable else rows.copy()  # a read-only memory map's rows
+        yield rows, fn(torch.from_numpy(rows).to(device)).cpu().numpy()
+
+
+def apply_in_batches(module: torch.nn.Module, fn, X, batch_size: int = 4096) -> np.ndarray:
+    """``fn`` over the rows of ``X`` in evaluation mode, on the module's device; numpy out."""
+    return np.concatenate([out for _, out in outputs_in_batches(module, fn, X, batch_size)])
 
 
 # the engine's settings that are estimator parameters of the same name
@@ -259,17 +306,34 @@ class TrainingParams:
     verbose: bool = engine.VERBOSE.field(False)
     warm_start: bool = WARM_START.field(False)
     callbacks: tuple = CALLBACKS.field(())
+    precision: str = engine.PRECISION.field("float32")
+    compile: bool = engine.COMPILE.field(False)
+    cuda_graphs: bool = engine.CUDA_GRAPHS.field(False)
 
     def _train_config(self, phase: str, **overrides) -> engine.TrainConfig:
         """The engine's settings from this estimator's parameters (``overrides`` win)."""
         settings = {name: getattr(self, name) for name in _TRAIN_SETTINGS}
-        return engine.TrainConfig(**{**settings, **overrides}, verbose=bool(self.verbose), phase=phase)
+        return engine.TrainConfig(
+            **{**settings, **overrides}, verbose=bool(self.verbose), phase=phase, step=self._step_options()
+        )
+
+    def _step_options(self) -> engine.StepOptions:
+        """How each training step runs (compiled, captured, precision)."""
+        return engine.StepOptions(self.precision, bool(self.compile), bool(self.cuda_graphs))
 
     def _check_early_stopping(self) -> None:
         if self.patience is not None and not self.validation_fraction:
             raise params.InvalidParameterError(
                 f"patience={self.patience} (early stopping) needs a validation_fraction > 0 to watch"
             )
+
+    def _check_step_options(self) -> None:
+        if self.device == "auto":  # checked on the device it resolves to, when training starts
+            return
+        try:
+            self._step_options().check(torch.device(self.device))
+        except ValueError as error:
+            raise params.InvalidParameterError(f"{error} (device={self.device!r})") from None
 
     def _runtime(self, random_state) -> tuple[torch.device, torch.Generator, torch.Generator]:
         """(training device, initialisation generator, training generator) seeded from

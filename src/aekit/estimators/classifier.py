@@ -149,6 +149,7 @@ class PretrainedClassifier(LogitsClassifier, ClassifierMixin, TrainingParams, Ae
 
     def _check_params_together(self) -> None:
         self._check_early_stopping()
+        self._check_step_options()
         ae = self.component("autoencoder")
         if self.prefit is True and self.autoencoder is None:
             raise InvalidParameterError("prefit=True needs a fitted autoencoder; autoencoder is None")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_array
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from . import images
 
@@ -40,7 +40,7 @@ class CodesTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         check_is_fitted(self)
         X, found_shape = images.to_rows(X)
         images.check_shape(found_shape, getattr(self, "image_shape_", None), "the image shape of the fitted model")
-        return validate_data(self, X, dtype=np.float32, reset=False)
+        return self._check_rows(X, reset=False)  # rows on disk stay there
 
     def _check_codes(self, Z) -> np.ndarray:
         Z = check_array(Z, dtype=np.float32)

@@ -51,9 +51,14 @@ class FusedReconstructionLoss(torch.autograd.Function):
         for spec in specs:  # h_k = act(h_{k-1} W^T + b)
             z = _linear(outputs[-1], tensors[spec.weight], tensors[spec.bias], spec.transposed)
             outputs.append(activation(spec.activation).forward(z))
-        value = reconstruction_value(outputs[-1], target, loss)
+        out = outputs[-1]
+        if loss == "mse":  # the difference once, for the value (one dot product) and the gradient
+            target = out - target
+            value = torch.dot(target.view(-1), target.view(-1)) / target.numel()
+        else:
+            value = reconstruction_value(out, target, loss)
         ctx.specs, ctx.loss = specs, loss
-        ctx.save_for_backward(target, *outputs, *tensors)
+        ctx.save_for_backward(target, *outputs, *tensors)  # for "mse", out - target
         return value
 
     @staticmethod
@@ -65,11 +70,10 @@ class FusedReconstructionLoss(torch.autograd.Function):
             ctx.saved_tensors[n + 2 :],
         )
         out = outputs[-1]
-        scale = grad_loss / out.numel()
-        if ctx.loss == "mse":  # d mean((o - t)^2) / do = 2 (o - t) / N
-            grad = (out - target).mul_(2 * scale)
+        if ctx.loss == "mse":  # d mean((o - t)^2) / do = 2 (o - t) / N; `target` holds o - t
+            grad = target * (grad_loss * (2.0 / out.numel()))
         else:  # d BCE-with-logits / do = (sigmoid(o) - t) / N
-            grad = torch.sigmoid(out).sub_(target).mul_(scale)
+            grad = torch.sigmoid(out).sub_(target).mul_(grad_loss / out.numel())
         grads: list[torch.Tensor | None] = [None] * len(tensors)
         for k in reversed(range(n)):
             spec, h_in = specs[k], outputs[k]

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .activations import make_activation
@@ -71,6 +72,10 @@ class StackedAutoencoder(MirroredLayers, nn.Module):
         return self.encoder(x, depth)  # (B, n_inputs) -> (B, n_depth)
 
     # -- the views a layer-wise phase needs ------------------------------------------------
+    def layer_width(self, k: int) -> int:
+        """Units of encoder layer ``k`` (1-based)."""
+        return self.config.hidden_sizes[k - 1]
+
     def encode_layer(self, h: torch.Tensor, k: int) -> torch.Tensor:
         """Encoder layer ``k`` alone (1-based): output of layer k-1 -> output of layer k."""
         return self.encoder.encode_layer(h, k)
@@ -124,10 +129,25 @@ class StackedAutoencoder(MirroredLayers, nn.Module):
         for ``layer=k``, encoder k and its mirror alone), as one fused autograd node.
 
         Equal to ``losses.reconstruction(self.forward(x), target)`` (with logits for BCE), but
-        with a hand-written backward: see :mod:`aekit.nn.fused`.
+        with a hand-written backward: see :mod:`aekit.nn.fused`. Under ``torch.compile`` or
+        autocast it is that plain formulation, which the compiler fuses and autocast casts
+        (the fused node's backward is written for eager float32 or float64).
         """
+        if torch.compiler.is_compiling() or torch.is_autocast_enabled(x.device.type):
+            return self._plain_reconstruction_loss(x, target, loss, layer)
         specs, tensors = self.chain(layer, logits=loss == "bce")
         return fused_reconstruction_loss(x, target, specs, tensors, loss)
+
+    def _plain_reconstruction_loss(self, x, target, loss: str, layer: int | None) -> torch.Tensor:
+        logits = loss == "bce"
+        if layer is None:
+            out = self.decode(self.encode(x), logits=logits)
+        else:
+            out = self.decode_layer(self.encode_layer(x, layer), layer, logits=logits)
+        out = out.to(target.dtype)  # autocast's bfloat16 outputs: the loss is taken in the data's dtype
+        if logits:
+            return F.binary_cross_entropy_with_logits(out, target)
+        return F.mse_loss(out, target)
 
     def weight_matrices(self) -> list[nn.Parameter]:
         """Every weight that is a parameter: the ones L2 applies to (tied decoders have none)."""

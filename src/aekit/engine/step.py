@@ -1,0 +1,215 @@
+"""How one training step runs: eagerly; compiled by ``torch.compile``; captured in a CUDA graph
+and replayed; in float32, with reduced-precision matrix products, or in bfloat16.
+
+A step is ``step(batch) -> parts``: the loss and its parts, the gradients, the optimizer's
+update. :func:`eager_step` is the plain one. :func:`make_step` builds the one a
+:class:`StepOptions` asks for:
+
+``precision``
+    ``"tf32"`` (CUDA) and ``"bf16-matmul"`` (CPUs with AVX512-BF16 or AMX, through oneDNN) let
+    the step's matrix products, forward and backward, round their inputs to TensorFloat-32
+    (10 bits of mantissa) or bfloat16 (8 bits) and accumulate in float32; everything else stays
+    float32. ``"bf16"`` runs the loss under bfloat16 autocast (the weights, gradients and Adam
+    stay float32); under autocast or compilation the model computes its loss with plain
+    autograd operations (:meth:`aekit.nn.StackedAutoencoder.reconstruction_loss`), which both
+    handle natively, instead of its fused node.
+``compile``
+    The loss (forward, and through AOTAutograd its backward) is compiled by
+    ``torch.compile`` into fused kernels; the first steps of every fit pay the compilation.
+``cuda_graphs``
+    After :data:`WARMUP_STEPS` eager steps (which also compile), the whole step (forward,
+    backward and fused Adam) is captured in a CUDA graph and replayed for every later batch:
+    one launch a step instead of dozens. Batches are copied into the graph's input; the
+    learning rate becomes a tensor on the device that :func:`~.optim.set_learning_rate`
+    fills; noise is drawn by the graph from the training generator registered with it.
+
+Shapes are static (every batch has ``batch_size`` rows, :mod:`.data`), which capture needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..params import Flag, Options, Param, validate
+
+PRECISIONS = ("float32", "tf32", "bf16-matmul", "bf16")
+PRECISION = Param(
+    Options(*PRECISIONS),
+    "Arithmetic of the training step: 'float32'; 'tf32' (CUDA) or 'bf16-matmul' (CPUs with "
+    "AVX512-BF16 or AMX): matrix products round their inputs to TensorFloat-32 or bfloat16 and "
+    "accumulate in float32; 'bf16': the forward and backward run under bfloat16 autocast. "
+    "Weights, gradients and Adam stay float32; evaluation and inference run in float32.",
+)
+# the setting of torch's float32 matrix products that each reduced precision selects
+_MATMUL = {"tf32": ("cuda", "tf32"), "bf16-matmul": ("mkldnn", "bf16")}
+COMPILE = Param(
+    Flag(),
+    "Compile the training step's loss (forward and backward) with torch.compile into fused "
+    "kernels; each fit first pays the compilation.",
+)
+CUDA_GRAPHS = Param(
+    Flag(),
+    "On CUDA, capture the whole training step (forward, backward, Adam) in a CUDA graph after "
+    "a few eager steps and replay it for every batch.",
+)
+WARMUP_STEPS = 3  # eager steps before capture: lazy state (Adam's moments, compiled code) is made
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """What :func:`make_step` builds; the values come checked from an estimator."""
+
+    precision: str = PRECISION.field()
+    compile: bool = COMPILE.field()
+    cuda_graphs: bool = CUDA_GRAPHS.field()
+
+    def __post_init__(self):
+        validate(self)
+
+    def check(self, device: torch.device, world_size: int = 1) -> None:
+        """Raise ``ValueError`` for an option that ``device`` (or training in ``world_size``
+        processes) cannot run."""
+        needs = {"tf32": "cuda", "bf16-matmul": "cpu"}.get(self.precision)
+        if needs is not None and device.type != needs:
+            hint = "; on CUDA use 'tf32'" if needs == "cpu" else ""
+            raise ValueError(
+                f"precision={self.precision!r} needs a {needs.upper()} device; training runs on {device}{hint}"
+            )
+        if self.cuda_graphs and device.type != "cuda":
+            raise ValueError(f"cuda_graphs=True needs a CUDA device; training runs on {device}")
+        if self.cuda_graphs and world_size > 1:
+            raise ValueError(
+                f"cuda_graphs=True trains in one process, not {world_size}: each rank's noise stream is "
+                "swapped in and out around its loss, which a graph cannot replay"
+            )
+
+
+def eager_step(loss_fn: Callable, optimizer: torch.optim.Optimizer) -> Callable:
+    """The plain step: loss, gradients, update; returns the loss's parts."""
+
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+
+    def step(batch):
+        loss, parts = loss_fn(batch)
+        for p in params:  # optimizer.zero_grad(set_to_none=True), without its per-call bookkeeping
+            p.grad = None
+        loss.backward()
+        optimizer.step()
+        return parts
+
+    return step
+
+
+def make_step(
+    loss_fn: Callable,
+    optimizer: torch.optim.Optimizer,
+    options: StepOptions,
+    device: torch.device,
+    generators: Sequence[torch.Generator] = (),
+    world_size: int = 1,
+    graphs: GraphAPI | None = None,
+) -> Callable:
+    """The step ``options`` ask for, on ``device``, in one of ``world_size`` processes;
+    ``generators`` are those the loss draws noise from (registered with a CUDA graph);
+    ``graphs`` replaces CUDA's graph API (tests)."""
+    options.check(device, world_size)
+    if options.precision == "bf16":
+        loss_fn = _under_autocast(loss_fn, device)
+    if options.compile:
+        loss_fn = torch.compile(loss_fn, dynamic=False)
+    step = eager_step(loss_fn, optimizer)
+    if options.precision in _MATMUL:
+        step = _with_matmul_precision(step, *_MATMUL[options.precision])
+    if options.cuda_graphs:
+        step = GraphStep(step, optimizer, device, generators, graphs or CudaGraphs())
+    return step
+
+
+def _under_autocast(loss_fn: Callable, device: torch.device) -> Callable:
+    """The loss in bfloat16 autocast; its backward follows the forward's dtypes."""
+
+    def loss_in_bf16(batch):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            return loss_fn(batch)
+
+    return loss_in_bf16
+
+
+def _with_matmul_precision(step: Callable, backend: str, precision: str) -> Callable:
+    """``step`` with float32 matrix products at ``precision`` (forward and backward), and the
+    setting restored after each step, so evaluation and inference stay float32."""
+    setting = torch.backends.cuda.matmul if backend == "cuda" else torch.backends.mkldnn.matmul
+
+    def step_in_precision(batch):
+        before = setting.fp32_precision
+        setting.fp32_precision = precision
+        try:
+            return step(batch)
+        finally:
+            setting.fp32_precision = before
+
+    return step_in_precision
+
+
+class CudaGraphs:
+    """The graph API :class:`GraphStep` uses, on CUDA."""
+
+    def warm_up(self, step: Callable, batch, device: torch.device):
+        """``step(batch)`` on a side stream, as capture's warm-up steps must run."""
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            parts = step(batch)
+        torch.cuda.current_stream(device).wait_stream(side)
+        return parts
+
+    def capture(self, body: Callable, generators: Sequence[torch.Generator]):
+        """``(graph, outputs)``: ``body`` recorded, not run; ``graph.replay()`` runs it."""
+        graph = torch.cuda.CUDAGraph()
+        for generator in generators:
+            if generator.device.type == "cuda":
+                graph.register_generator_state(generator)
+        with torch.cuda.graph(graph):
+            outputs = body()
+        return graph, outputs
+
+
+GraphAPI = CudaGraphs  # the interface: warm_up(step, batch, device), capture(body, generators)
+
+
+class GraphStep:
+    """A step captured in a graph after :data:`WARMUP_STEPS` eager ones, then replayed.
+
+    The eager steps and the capture use real batches and count as training steps: the batch
+    that triggers the capture is trained on by the graph's first replay. The parts returned
+    after capture are the graph's own output tensors, overwritten by the next replay.
+    """
+
+    def __init__(self, step, optimizer, device, generators, graphs: GraphAPI):
+        self.step, self.device, self.generators, self.graphs = step, device, tuple(generators), graphs
+        self.eager_left = WARMUP_STEPS
+        self.graph = None
+        self.static_batch: torch.Tensor | None = None
+        self.static_parts: dict | None = None
+        for group in optimizer.param_groups:  # an update that replays: state and step size on the device
+            group["capturable"] = True
+            group["lr"] = torch.tensor(float(group["lr"]), device=device)
+        self.optimizer = optimizer
+
+    def __call__(self, batch: torch.Tensor) -> dict:
+        if self.graph is None:
+            if self.eager_left:
+                self.eager_left -= 1
+                return self.graphs.warm_up(self.step, batch, self.device)
+            self._capture(batch)
+        self.static_batch.copy_(batch)
+        self.graph.replay()
+        return self.static_parts
+
+    def _capture(self, batch: torch.Tensor) -> None:
+        self.static_batch = batch.clone()
+        self.optimizer.zero_grad(set_to_none=True)  # the gradients are made in the graph's memory
+        self.graph, self.static_parts = self.graphs.capture(lambda: self.step(self.static_batch), self.generators)
