@@ -159,9 +159,9 @@ def train_ladder(
         ladder_objective(module, costs, noise),
         source,
         params=list(module.parameters()),
+        eval_fn=clean_cross_entropy(module),  # the validation loss: clean, labelled rows only
         config=config,
         generator=generator,
-        eval_fn=clean_cross_entropy(module),
         callbacks=callbacks,
     )
     calibrate(module, source.X)

@@ -13,7 +13,7 @@ import logging
 import sys
 
 from ..estimators import AutoencoderOutlierDetector, AutoencoderTransformer, LadderClassifier, PretrainedClassifier
-from . import commands, errors, runs
+from . import commands, errors, pretrain, runs
 from .commands import MODELS
 from .flags import add_model_flags, add_param_flags
 from .outliers import normal_labels
@@ -210,7 +210,7 @@ COMMANDS = {
     "train": commands.train,
     "generate": commands.generate,
     "report": commands.report,
-    "pretrain": commands.pretrain,
+    "pretrain": pretrain.pretrain,
     "detect": commands.detect,
 }
 

@@ -7,7 +7,6 @@ alone computes the metrics and writes the model, metrics, figures and reports.""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -18,13 +17,12 @@ from ..engine import world
 from ..estimators import (
     AutoencoderOutlierDetector,
     AutoencoderTransformer,
-    LadderClassifier,
-    PretrainedClassifier,
     VariationalAutoencoder,
 )
 from . import outliers, runs
 from .flags import given
 from .presets import PRESETS, QUICK
+from .pretrain import read_study
 
 # `aekit train --model NAME`
 MODELS = {"autoencoder": AutoencoderTransformer, "vae": VariationalAutoencoder}
@@ -279,7 +277,7 @@ def report(args) -> int:
     metrics = _metrics(getattr(estimator, "autoencoder_", estimator), data, None)
     out = Path(args.out) if args.out else folder / "report.html"
     options = ReportOptions(tsne=not args.no_tsne, verbose=not args.quiet)
-    study = _read_study(args.study) if args.study else None
+    study = read_study(args.study) if args.study else None
     known = outliers.outlier_mask(data.y_test, args.normal_labels)
     path = write_report(
         out, estimator, data, metrics, title=f"aekit report: {data.name}", options=options, study=study, outliers=known
@@ -329,76 +327,6 @@ def _square(n_features: int) -> tuple[int, int]:
     if side * side != n_features:
         raise ValueError(f"the model's {n_features} inputs are no square image; give --image-shape H,W")
     return side, side
-
-
-def _study_templates(args) -> tuple[PretrainedClassifier, AutoencoderTransformer | None, LadderClassifier]:
-    """The classifier (holding the autoencoder), the stacked denoising autoencoder and the
-    Ladder network the flags describe, checked."""
-    from .. import study
-
-    values = given(args, args.model_dests)
-    own = {prefix: _prefixed(values, prefix) for prefix in ("sda", "ladder")}
-    classifier = PretrainedClassifier(verbose=not args.quiet).set_params(
-        **{k: v for k, v in values.items() if not k.startswith(("sda__", "ladder__"))}
-    )
-    sda = study.default_sda(classifier.component("autoencoder")).set_params(**own["sda"]) if own["sda"] else None
-    ladder = LadderClassifier(verbose=not args.quiet, **own["ladder"])
-    for estimator in (classifier, sda, ladder):
-        if estimator is not None:
-            estimator._validate_params()
-    world()
-    return classifier, sda, ladder
-
-
-def _prefixed(values: dict, prefix: str) -> dict:
-    """The values of the flags ``--<prefix>-*``, by parameter name."""
-    return {k.split("__", 1)[1]: v for k, v in values.items() if k.startswith(prefix + "__")}
-
-
-def pretrain(args) -> int:
-    from .. import study
-    from ..datasets import load
-
-    classifier, sda, ladder = _study_templates(args)
-    out = Path(args.out)
-    runs.check_target(out)
-    data = load(args.dataset, args.data_dir, verbose=not args.quiet)
-    if data.y_train is None or not len(data.X_test):
-        raise ValueError(f"{data.name}: the study needs labels and a test set")
-    budgets = args.budgets or ((20, 50, 100, 500, None) if data.name == "digits" else study.DEFAULT_BUDGETS)
-    records = study.run_study(
-        data.X_train,
-        data.y_train,
-        data.X_test,
-        data.y_test,
-        budgets=budgets,
-        seeds=args.seeds,
-        methods=args.methods or study.METHODS,
-        classifier=classifier,
-        sda=sda,
-        ladder=ladder,
-        logreg_C=args.logreg_c,
-        progress=not args.quiet,
-    )
-    if not world().is_main:
-        return 0
-    with runs.output_folder(out) as tmp:
-        names = [p.name for p in study.write_study(records, tmp).values()]
-    print(study.summarize(records))
-    print("wrote " + ", ".join(str(out / name) for name in names))
-    return 0
-
-
-def _read_study(path) -> list[dict]:
-    try:
-        records = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path}: not a readable study.json ({error})") from None
-    if not isinstance(records, list) or not all(
-        isinstance(r, dict) and {"method", "n_labels", "test_error"} <= set(r) for r in records
-    ):
-        raise ValueError(f"{path}: not a study.json (a list of records with method, n_labels, test_error)")
-    return records
 
 
 def _summary(metrics: dict) -> str:
