@@ -17,6 +17,7 @@ from aekit import AutoencoderTransformer, PretrainedClassifier, engine
 from aekit.objectives import reconstruction_objective
 
 torch.set_num_threads(1)
+CLIP = 0.01  # small enough that every step is clipped
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
@@ -24,9 +25,9 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     return (data.data / 16).astype(np.float32), data.target
 
 
-def fit_engine(X, batch_size: int, callbacks=()):
-    """The engine alone, in float64, with validation and early stopping (see
-    ``reference_fit`` in the test, which runs the same in one process)."""
+def fit_engine(X, batch_size: int, callbacks=(), max_grad_norm=None):
+    """The engine alone, in float64, with validation and early stopping (the test runs the
+    same in one process); ``max_grad_norm`` clips the gradients summed over the ranks."""
     from aekit.nn import StackedAutoencoder, StackedConfig
 
     model = StackedAutoencoder(
@@ -40,7 +41,7 @@ def fit_engine(X, batch_size: int, callbacks=()):
         learning_rate_schedule="constant",
         validation_fraction=0.2,
         patience=1,  # stops after about 10 epochs
-        max_grad_norm=None,
+        max_grad_norm=max_grad_norm,
     )
     history = engine.fit(
         model,
@@ -62,6 +63,7 @@ def train(out: Path) -> None:
     results = {"world_size": world.size}
     for batch_size in (64, 63):  # even parts, and parts of 31 and 32 rows
         results[f"engine_{batch_size}"] = fit_engine(X, batch_size)
+    results["engine_64_clipped"] = fit_engine(X, 64, max_grad_norm=CLIP)
     sda = dict(
         hidden_layer_sizes=(16, 8),
         training="layerwise",

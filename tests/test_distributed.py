@@ -20,7 +20,7 @@ from aekit.engine.distributed import RankNoise, torchrun_environment
 from aekit.engine.sharding import BatchShard, part_bounds, shard
 
 sys.path.insert(0, str(Path(__file__).parent))
-from distributed_worker import digits, fit_engine  # noqa: E402
+from distributed_worker import CLIP, digits, fit_engine  # noqa: E402
 
 WORKER = Path(__file__).parent / "distributed_worker.py"
 TORCHRUN = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
@@ -171,16 +171,16 @@ def test_two_processes_train_as_one_with_the_same_global_batch(tmp_path):
         assert process.returncode == 0, err
     rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2))
     assert rank0["world_size"] == 2
-    for key in ("engine_64", "engine_63", "sda", "sda_streamed", "classifier"):  # the same on both ranks
+    for key in ("engine_64", "engine_63", "engine_64_clipped", "sda", "sda_streamed", "classifier"):  # alike
         (state0, history0), (state1, history1) = rank0[key], rank1[key]
         assert records(history0) == records(history1), key
         assert all(torch.equal(state0[name], state1[name]) for name in state0), key
     streamed, in_memory = rank0["sda_streamed"][0], rank0["sda_in_memory"]  # rows on disk train as in memory
     assert all(torch.equal(streamed[name], in_memory[name]) for name in streamed)
     X, _ = digits()
-    for batch_size in (64, 63):
-        state, history = fit_engine(X, batch_size)  # one process, the same global batch
-        state2, history2 = rank0[f"engine_{batch_size}"]
+    for batch_size, clip in ((64, None), (63, None), (64, CLIP)):
+        state, history = fit_engine(X, batch_size, max_grad_norm=clip)  # one process, the same global batch
+        state2, history2 = rank0[f"engine_{batch_size}" + ("_clipped" if clip else "")]
         assert len(history2) == len(history) < 12  # early stopping stopped both at the same epoch
         for one, two in zip(history, history2):
             for name in ("loss", "reconstruction", "l2", "val_loss"):
