@@ -99,7 +99,9 @@ class AutoencoderTransformer(CodesTransformer, TrainingParams, AekitEstimator):
     corruption: str | None = CORRUPTION.field(None)
     corruption_level: float = CORRUPTION_LEVEL.field(0.1)
     sparsity_target: float | None = SPARSITY_TARGET.field(None)
-    sparsity_weight: float = SPARSITY_WEIGHT.field(0.2)
+    # Ng's beta = 3 against a reconstruction error summed over pixels and halved is about 0.01
+    # against aekit's mean over pixels (3 / 392); much more makes every unit the same template
+    sparsity_weight: float = SPARSITY_WEIGHT.field(0.01)
     activity_l1: float = ACTIVITY_L1.field(0.0)
     contractive_weight: float = CONTRACTIVE_WEIGHT.field(0.0)
     training: str = Param(
