@@ -1,4 +1,4 @@
-"""Feature quality as linear-probe accuracy on MNIST (SPEC 5; issue 4's quality bar).
+"""Feature quality as linear-probe accuracy on MNIST (issue 4's quality bar).
 
 Trains the book's tied 784-300-150-300-784 autoencoder (ELU, L2 5e-4, Adam 0.01, batch 150,
 5 epochs) on the training images, then fits the same logistic-regression probe (standardised
