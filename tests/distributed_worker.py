@@ -111,6 +111,15 @@ def stops(out: Path, how: str) -> None:
         sys.exit(1)
 
 
+def reference(out: Path) -> None:
+    """The engine runs of ``train`` in one fresh process: what two ranks must reproduce (a
+    fresh process, not the test's, whose earlier tests leave state behind)."""
+    X, _ = digits()
+    runs = {f"engine_{b}": fit_engine(X, b) for b in (64, 63)}
+    runs["engine_64_clipped"] = fit_engine(X, 64, max_grad_norm=CLIP)
+    torch.save(runs, out / "reference.pt")
+
+
 if __name__ == "__main__":
     mode, out = sys.argv[1], Path(sys.argv[2])
-    train(out) if mode == "train" else stops(out, mode)
+    {"train": train, "reference": reference}.get(mode, lambda out: stops(out, mode))(out)
