@@ -55,8 +55,9 @@ def test_fit_predict_transform_and_history(data):
 
 def test_auto_widths_follow_the_paper_and_scale_down():
     assert auto_hidden_sizes(784) == auto_hidden_sizes(3072) == (1000, 500, 250, 250, 250)
-    assert auto_hidden_sizes(64) == (82, 41, 20, 20, 20)
-    assert auto_hidden_sizes(4) == (10, 10, 10, 10, 10)
+    assert auto_hidden_sizes(64) == (286, 143, 71, 71, 71)
+    assert auto_hidden_sizes(196) == (500, 250, 125, 125, 125)
+    assert auto_hidden_sizes(1) == (36, 18, 10, 10, 10)
 
 
 def test_the_defaults_are_the_papers():
