@@ -28,7 +28,7 @@ def auto_hidden_sizes(n_features: int) -> tuple[int, ...]:
     Why the square root: scaled in proportion (82-41-20-20-20 for the digits) the layers are
     too narrow. On a validation split of the digits' training rows (``benches/bench_ladder_widths.py``,
     4 seeds, 100 labels) they erred 6.0 % of the time, these widths 3.1 %, and the paper's
-    own widths 2.6 % for three times the CPU time."""
+    own widths 2.6 % for nearly three times the CPU time."""
     scale = min(1.0, (n_features / PAPER_INPUTS) ** 0.5)
     return tuple(max(MIN_AUTO_WIDTH, round(w * scale)) for w in PAPER_WIDTHS)
 
