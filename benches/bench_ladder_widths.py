@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 
 from aekit import LadderClassifier
 from aekit.datasets import load
-from aekit.estimators.ladder import MIN_AUTO_WIDTH, PAPER_INPUTS, PAPER_WIDTHS
+from aekit.estimators.ladder import PAPER_INPUTS, scaled_paper_widths
 from aekit.study import balanced_subset
 
 RULES = {
@@ -30,11 +30,6 @@ RULES = {
     "sqrt": lambda n: min(1.0, (n / PAPER_INPUTS) ** 0.5),
     "paper": lambda n: 1.0,
 }
-
-
-def widths(rule: str, n_features: int) -> tuple[int, ...]:
-    scale = RULES[rule](n_features)
-    return tuple(max(MIN_AUTO_WIDTH, round(w * scale)) for w in PAPER_WIDTHS)
 
 
 def validation_error(X_fit, y_fit, X_val, y_val, sizes, n_labels, seed) -> tuple[float, float]:
@@ -67,12 +62,12 @@ def main(argv=None) -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
+    seeds = [int(s) for s in args.seeds.split(",")]
     print("| widths | labels | validation error (%) | per seed | CPU s/fit |\n|---|---:|---:|---|---:|")
     for rule in args.rules.split(","):
-        sizes = widths(rule, X_fit.shape[1])
+        sizes = scaled_paper_widths(RULES[rule](X_fit.shape[1]))
         for budget in args.labels.split(","):
             n_labels = len(y_fit) if budget == "all" else int(budget)
-            seeds = [int(s) for s in args.seeds.split(",")]
             runs = [validation_error(X_fit, y_fit, X_val, y_val, sizes, n_labels, s) for s in seeds]
             errors = np.array([e for e, _ in runs])
             print(
