@@ -6,6 +6,7 @@ import torch
 
 from aekit.losses import reconstruction
 from aekit.nn import StackedAutoencoder, StackedConfig
+from aekit.nn.activations import activation
 from aekit.nn.fused import fused_reconstruction_loss
 
 CASES = [
@@ -88,3 +89,59 @@ def test_chain_shares_the_tied_weight():
         True,
     ]
     assert len(tensors) == 6  # 2 weights + 4 biases
+
+
+@pytest.fixture
+def bf16_products():
+    """torch set, as precision="bf16-matmul" sets it for a step, to run float32 CPU matrix
+    products in bfloat16; restored after the test."""
+    before = torch.backends.mkldnn.matmul.fp32_precision
+    torch.backends.mkldnn.matmul.fp32_precision = "bf16"
+    yield
+    torch.backends.mkldnn.matmul.fp32_precision = before
+
+
+def bf16_rounded_loss(x, target, specs, tensors):
+    """The forward of the bfloat16 products in float64: each product's operands and result
+    rounded to bfloat16, everything else exact."""
+
+    def r(t):
+        return t.to(torch.bfloat16).double()
+
+    h = x.double()
+    for s in specs:
+        w = tensors[s.weight].double()
+        z = r(r(h) @ r(w if s.transposed else w.t())) + tensors[s.bias].double()
+        h = activation(s.activation).forward(z)
+    return ((h - target.double()) ** 2).mean()
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_bf16_products_round_like_bfloat16_and_stay_close_to_float32(tied, bf16_products):
+    """Under the bfloat16 setting the float32 node multiplies bfloat16 operands: its value is
+    the float64 model of bfloat16 products (up to float32 accumulation), several bfloat16 roundings
+    away from the exact value, and every gradient is within bfloat16's precision of the exact one."""
+    m = StackedAutoencoder(
+        StackedConfig(n_inputs=40, hidden_sizes=(24, 12), tied=tied, activation="elu"), torch.Generator().manual_seed(3)
+    )
+    x = torch.rand(30, 40, generator=torch.Generator().manual_seed(4))
+    specs, tensors = m.chain()
+    params = list(m.parameters())
+    got = m.reconstruction_loss(x, x)
+    got_grads = torch.autograd.grad(got, params)
+    exact = m.double().reconstruction_loss(x.double(), x.double())
+    exact_grads = torch.autograd.grad(exact, list(m.parameters()))
+    modelled = bf16_rounded_loss(x, x, specs, tensors)
+    assert abs(got.item() - modelled.item()) < 0.1 * abs(modelled.item() - exact.item())
+    assert got.item() == pytest.approx(exact.item(), rel=1e-2)
+    for g, e in zip(got_grads, exact_grads):
+        relative = ((g.double() - e).norm() / e.norm()).item()
+        assert 1e-5 < relative < 3e-2  # bfloat16's rounding, not float32's (about 1e-7)
+
+
+def test_float32_products_without_the_bf16_setting():
+    m = StackedAutoencoder(StackedConfig(n_inputs=40, hidden_sizes=(24, 12)), torch.Generator().manual_seed(3))
+    x = torch.rand(30, 40, generator=torch.Generator().manual_seed(4))
+    got = m.reconstruction_loss(x, x)
+    exact = m.double().reconstruction_loss(x.double(), x.double())
+    assert got.item() == pytest.approx(exact.item(), rel=1e-6)

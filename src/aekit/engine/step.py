@@ -9,7 +9,10 @@ update. :func:`eager_step` is the plain one. :func:`make_step` builds the one a
     ``"tf32"`` (CUDA) and ``"bf16-matmul"`` (CPUs with AVX512-BF16 or AMX, through oneDNN) let
     the step's matrix products, forward and backward, round their inputs to TensorFloat-32
     (10 bits of mantissa) or bfloat16 (8 bits) and accumulate in float32; everything else stays
-    float32. ``"bf16"`` runs the loss under bfloat16 autocast (the weights, gradients and Adam
+    float32. The stacked autoencoder's fused loss multiplies bfloat16 copies of its weights,
+    made once per step, and rounds its products' results to bfloat16 too
+    (:class:`aekit.nn.fused.Bfloat16Products`): about twice as fast as converting on every
+    call. ``"bf16"`` runs the loss under bfloat16 autocast (the weights, gradients and Adam
     stay float32); under autocast or compilation the model computes its loss with plain
     autograd operations (:meth:`aekit.nn.StackedAutoencoder.reconstruction_loss`), which both
     handle natively, instead of its fused node.
@@ -40,7 +43,8 @@ PRECISION = Param(
     Options(*PRECISIONS),
     "Arithmetic of the training step: 'float32'; 'tf32' (CUDA) or 'bf16-matmul' (CPUs with "
     "AVX512-BF16 or AMX): matrix products round their inputs to TensorFloat-32 or bfloat16 and "
-    "accumulate in float32; 'bf16': the forward and backward run under bfloat16 autocast. "
+    "accumulate in float32 (a stacked autoencoder's also round their results to bfloat16); "
+    "'bf16': the forward and backward run under bfloat16 autocast. "
     "Weights, gradients and Adam stay float32; evaluation and inference run in float32.",
 )
 # the setting of torch's float32 matrix products that each reduced precision selects
