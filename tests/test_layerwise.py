@@ -88,16 +88,16 @@ def test_phase_freezes_lower_layers_and_runs_them_once(digits, tied, monkeypatch
     calls = [0, 0, 0]
     encoder_weights = [enc.weight for enc in module.encoder.layers]
 
-    def count_training_use(h, weight, bias, transposed):  # every training batch's forward
+    def count_training_use(products, h, spec):  # every training batch's forward
         for j, w in enumerate(encoder_weights):
-            if weight is w and not transposed:
+            if products.tensors[spec.weight] is w and not spec.transposed:
                 calls[j] += 1
                 if j > 0:  # what feeds layer 2 and 3 is a cache, outside autograd
                     assert not h.requires_grad
-        return linear(h, weight, bias, transposed)
+        return linear(products, h, spec)
 
-    linear = fused._linear
-    monkeypatch.setattr(fused, "_linear", count_training_use)
+    linear = fused.Products.linear
+    monkeypatch.setattr(fused.Products, "linear", count_training_use)
     for j, encoder in enumerate(module.encoder.layers):  # the unfused calls: filling the caches
         encoder.register_forward_hook(lambda layer, i, o, j=j: calls.__setitem__(j, calls[j] + 1))
     snapshots = {"layer 0": state(module)}  # phase label -> state after its last epoch
@@ -291,14 +291,14 @@ def test_denoising_corrupts_each_phase_input_only_while_it_trains(digits, monkey
     module = make_module((32, 16))
     seen = {0: [], 1: []}  # training inputs of encoder layers 1 and 2
 
-    def record(h, weight, bias, transposed):  # the fused training forward's layers
+    def record(products, h, spec):  # the fused training forward's layers
         for j in (0, 1):
-            if weight is module.encoder.layers[j].weight and not transposed:
+            if products.tensors[spec.weight] is module.encoder.layers[j].weight and not spec.transposed:
                 seen[j].append(h.clone())
-        return linear(h, weight, bias, transposed)
+        return linear(products, h, spec)
 
-    linear = fused._linear
-    monkeypatch.setattr(fused, "_linear", record)
+    linear = fused.Products.linear
+    monkeypatch.setattr(fused.Products, "linear", record)
     train(module, X, epochs=2, corruption=("masking", None), corruption_level=(0.5, 0.0))
 
     with torch.no_grad():
