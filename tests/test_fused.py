@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from aekit.losses import reconstruction
-from aekit.nn import StackedAutoencoder, StackedConfig
+from aekit.nn import StackedAutoencoder, StackedConfig, fused
 from aekit.nn.activations import activation
 from aekit.nn.fused import fused_reconstruction_loss
 
@@ -92,13 +92,32 @@ def test_chain_shares_the_tied_weight():
 
 
 @pytest.fixture
-def bf16_products():
+def bf16_products(monkeypatch):
     """torch set, as precision="bf16-matmul" sets it for a step, to run float32 CPU matrix
-    products in bfloat16; restored after the test."""
+    products in bfloat16; restored after the test. On a CPU without oneDNN's bfloat16 the node
+    is made to take the bfloat16 path all the same (torch's own bfloat16 GEMM then runs it)."""
+    monkeypatch.setattr(fused, "bf16_products_supported", lambda: True)
     before = torch.backends.mkldnn.matmul.fp32_precision
     torch.backends.mkldnn.matmul.fp32_precision = "bf16"
     yield
     torch.backends.mkldnn.matmul.fp32_precision = before
+
+
+def test_bf16_products_only_where_onednn_runs_them(monkeypatch):
+    """Where torch ignores the bfloat16 setting (no AVX-512 / bfloat16 CPU support), the node
+    keeps float32 products too."""
+    x = torch.zeros(2, 3)
+    specs, tensors = (fused.LayerSpec(0, 1, False, "linear"),), (torch.zeros(3, 3), torch.zeros(3))
+    before = torch.backends.mkldnn.matmul.fp32_precision
+    torch.backends.mkldnn.matmul.fp32_precision = "bf16"
+    try:
+        monkeypatch.setattr(fused, "bf16_products_supported", lambda: False)
+        assert type(fused._products(x, specs, tensors)) is fused.Products
+        monkeypatch.setattr(fused, "bf16_products_supported", lambda: True)
+        assert type(fused._products(x, specs, tensors)) is fused.Bfloat16Products
+        assert type(fused._products(x.double(), specs, tensors)) is fused.Products
+    finally:
+        torch.backends.mkldnn.matmul.fp32_precision = before
 
 
 def bf16_rounded_loss(x, target, specs, tensors):

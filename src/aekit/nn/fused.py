@@ -168,13 +168,19 @@ class Bfloat16Products(Products):
 
 
 def _products(x: torch.Tensor, specs: tuple[LayerSpec, ...], tensors: tuple[torch.Tensor, ...]) -> Products:
-    """Bfloat16 products where torch is set to run float32 CPU matrix products in bfloat16
-    (``torch.backends.mkldnn.matmul.fp32_precision``, as ``precision="bf16-matmul"`` sets it
-    for a training step); else products in the tensors' own dtype."""
+    """Bfloat16 products where torch itself would run this node's float32 CPU matrix products
+    in bfloat16 (``torch.backends.mkldnn.matmul.fp32_precision``, as ``precision="bf16-matmul"``
+    sets it for a training step); else products in the tensors' own dtype."""
     on_cpu_in_float32 = x.device.type == "cpu" and x.dtype == torch.float32
-    if on_cpu_in_float32 and torch.backends.mkldnn.matmul.fp32_precision == "bf16":
+    if on_cpu_in_float32 and torch.backends.mkldnn.matmul.fp32_precision == "bf16" and bf16_products_supported():
         return Bfloat16Products(specs, tensors)
     return Products(tensors)
+
+
+def bf16_products_supported() -> bool:
+    """Whether this CPU runs bfloat16 products through oneDNN (AVX-512, AVX512-BF16 or AMX).
+    Elsewhere torch leaves float32 products in float32 whatever the setting, and so does this node."""
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def fused_reconstruction_loss(
