@@ -2,7 +2,7 @@
 whole step of the plain PyTorch loop.
 
 Trains the book model (as ``bench_train.py`` does) for one epoch at a time: the plain loop, then
-aekit in float32 and with ``precision="bf16-matmul"``, alternating, on one thread. Inside aekit's
+aekit in float32 and with ``precision="bf16-matmul"``, alternating, on one thread (``--threads``). Inside aekit's
 fused loss every product goes through one of :class:`aekit.nn.fused.Products`' three methods
 (``linear``, ``input_grad``, ``weight_grad``); this script wraps them with a timer. In float32
 those methods are GEMMs and nothing else, so their time is a floor under the step: no change
@@ -36,6 +36,9 @@ class ProductTimer:
         self.originals = {}
 
     def __enter__(self):
+        missing = [name for name in PRODUCT_METHODS if name not in vars(fused.Products)]
+        if missing:  # a renamed method would otherwise go untimed and read as 0 ms
+            raise RuntimeError(f"aekit.nn.fused.Products has no {', '.join(missing)}: update PRODUCT_METHODS")
         for cls in (fused.Products, fused.Bfloat16Products):
             for name in PRODUCT_METHODS:
                 if name in vars(cls):
@@ -62,8 +65,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (else $AEKIT_DATA_DIR / cache)")
     parser.add_argument("--repeats", type=int, default=3, help="alternating one-epoch runs of each; medians")
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     bench_train.CLOCK = time.perf_counter
     data = load("mnist", args.data_dir)
     X, bench_train.X_TEST = data.X_train, data.X_test
@@ -76,7 +80,10 @@ def main(argv=None):
                 seconds, _ = bench_train.train_aekit(X, 1, seed, variant)
             rows[variant].append((seconds / steps, timer.seconds / steps))
     plain_step = statistics.median(plain)
-    print(f"torch {torch.__version__}, 1 thread, {args.repeats} alternating one-epoch runs (medians), wall clock")
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), {args.repeats} alternating one-epoch runs (medians), "
+        "wall clock"
+    )
     print("| contender | step ms | products ms | products / step | step / plain step | products / plain step |")
     print("|---|---:|---:|---:|---:|---:|")
     print(f"| plain PyTorch loop | {plain_step * 1e3:.2f} | | | 1.000 | |")
