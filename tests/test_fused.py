@@ -120,7 +120,7 @@ def test_bf16_products_only_where_onednn_runs_them(monkeypatch):
         torch.backends.mkldnn.matmul.fp32_precision = before
 
 
-def bf16_rounded_loss(x, target, specs, tensors):
+def bf16_rounded_loss(x, target, specs, tensors, loss):
     """The forward of the bfloat16 products in float64: each product's operands and result
     rounded to bfloat16, everything else exact."""
 
@@ -132,11 +132,12 @@ def bf16_rounded_loss(x, target, specs, tensors):
         w = tensors[s.weight].double()
         z = r(r(h) @ r(w if s.transposed else w.t())) + tensors[s.bias].double()
         h = activation(s.activation).forward(z)
-    return ((h - target.double()) ** 2).mean()
+    return reconstruction(h, target.double(), loss)
 
 
+@pytest.mark.parametrize("loss", ["mse", "bce"])
 @pytest.mark.parametrize("tied", [True, False])
-def test_bf16_products_round_like_bfloat16_and_stay_close_to_float32(tied, bf16_products):
+def test_bf16_products_round_like_bfloat16_and_stay_close_to_float32(tied, loss, bf16_products):
     """Under the bfloat16 setting the float32 node multiplies bfloat16 operands: its value is
     the float64 model of bfloat16 products (up to float32 accumulation), several bfloat16 roundings
     away from the exact value, and every gradient is within bfloat16's precision of the exact one."""
@@ -144,13 +145,13 @@ def test_bf16_products_round_like_bfloat16_and_stay_close_to_float32(tied, bf16_
         StackedConfig(n_inputs=40, hidden_sizes=(24, 12), tied=tied, activation="elu"), torch.Generator().manual_seed(3)
     )
     x = torch.rand(30, 40, generator=torch.Generator().manual_seed(4))
-    specs, tensors = m.chain()
+    specs, tensors = m.chain(logits=loss == "bce")
     params = list(m.parameters())
-    got = m.reconstruction_loss(x, x)
+    got = m.reconstruction_loss(x, x, loss)
     got_grads = torch.autograd.grad(got, params)
-    exact = m.double().reconstruction_loss(x.double(), x.double())
+    exact = m.double().reconstruction_loss(x.double(), x.double(), loss)
     exact_grads = torch.autograd.grad(exact, list(m.parameters()))
-    modelled = bf16_rounded_loss(x, x, specs, tensors)
+    modelled = bf16_rounded_loss(x, x, specs, tensors, loss)
     assert abs(got.item() - modelled.item()) < 0.1 * abs(modelled.item() - exact.item())
     assert got.item() == pytest.approx(exact.item(), rel=1e-2)
     for g, e in zip(got_grads, exact_grads):
