@@ -14,6 +14,7 @@ once per step (:class:`Bfloat16Products`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -177,10 +178,12 @@ def _products(x: torch.Tensor, specs: tuple[LayerSpec, ...], tensors: tuple[torc
     return Products(tensors)
 
 
+@functools.cache
 def bf16_products_supported() -> bool:
     """Whether this CPU runs bfloat16 products through oneDNN (AVX-512, AVX512-BF16 or AMX).
     Elsewhere torch leaves float32 products in float32 whatever the setting, and so does this node."""
-    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)  # torch's own test of it
+    return torch.backends.mkldnn.is_available() and check is not None and bool(check())
 
 
 def fused_reconstruction_loss(
