@@ -9,7 +9,8 @@ cache of a memory map, sampled every millisecond) is its own; the epoch is timed
 clock and by the process's CPU time (which a shared machine distorts less). Prints a table,
 writes a plot.
 ``--part sync`` measures instead how the gradients are summed in two processes: aekit's one
-all-reduce of the flattened gradients against DistributedDataParallel over the same loss.
+all-reduce of the flattened gradients against DistributedDataParallel over the same loss, beside
+the step with nothing summed and the all-reduce alone (milliseconds per step).
 
     python benches/bench_scaling.py --data-dir ../shared/datasets --work-dir /tmp/aekit-scaling
     python benches/bench_scaling.py --part sync --steps 200
@@ -202,7 +203,9 @@ def plot(rows: list[dict], path: Path) -> None:
 # -- gradient summing: aekit's all-reduce against DDP ---------------------------------------------
 def sync_run(steps: int) -> dict:
     """In each of two processes: the book model's step with its gradients summed by aekit's
-    flat all-reduce, then by DistributedDataParallel over the same fused loss, alternating."""
+    flat all-reduce, then by DistributedDataParallel over the same fused loss, alternating with
+    what a step costs apart: the same step with nothing summed (each process on its own), and
+    one all-reduce of as many values as there are gradients, alone."""
     import torch
     from torch import nn
 
@@ -248,15 +251,30 @@ def sync_run(steps: int) -> dict:
         loss.backward()
         opt_b.step()
 
-    times = {"aekit all-reduce": [], "DDP": []}
+    model_c, params_c, opt_c = build()
+
+    def step_c(batch):  # the same step, nothing summed
+        loss = model_c.reconstruction_loss(batch, batch)
+        opt_c.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_c.step()
+
+    flat = torch.zeros(sum(p.numel() for p in params_c))
+    contenders = {
+        "aekit all-reduce": step_a,
+        "DDP": step_b,
+        "step, nothing summed": step_c,
+        "all-reduce alone": lambda batch: torch.distributed.all_reduce(flat),
+    }
+    times = {name: [] for name in contenders}
     for block in range(steps // 20 + 2):
-        for name, step in (("aekit all-reduce", step_a), ("DDP", step_b)):
+        for name, step in contenders.items():
             start = time.perf_counter()
             for i in range(20):
                 step(X[(i % 64) * 75 : (i % 64 + 1) * 75])
             if block >= 2:  # the first blocks warm up
                 times[name].append((time.perf_counter() - start) / 20 * 1e3)
-    same = all(torch.equal(a, b) for a, b in zip(model_a.parameters(), model_b.parameters()))
+    same = all(torch.equal(a, b) for a, b in zip(model_a.parameters(), model_b.parameters()))  # a and b only
     return {name: statistics.median(t) for name, t in times.items()} | {"rank": world.rank, "same_weights": same}
 
 
