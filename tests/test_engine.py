@@ -1,6 +1,8 @@
 """The training loop: what a step changes, reproducibility, history, validation, stopping."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -429,3 +431,18 @@ def test_fused_adam_calling_the_kernel_directly_is_torch_adam_bit_for_bit(start_
         assert torch.equal(a, b)
     for p, q in zip(models[0].parameters(), models[1].parameters()):
         assert all(torch.equal(ours.state[p][k], theirs.state[q][k]) for k in ("step", "exp_avg", "exp_avg_sq"))
+
+
+def test_a_read_only_array_is_shared_without_a_warning(tmp_path):
+    """A memory map opened for reading becomes a tensor on its memory, with no warning. In a
+    fresh process: torch gives that warning once per process, so another test could have used it up."""
+    np.save(tmp_path / "x.npy", np.arange(12, dtype=np.float32).reshape(4, 3))
+    code = (
+        "import numpy as np, torch\n"
+        "from aekit import engine\n"
+        f"X = np.load({str(tmp_path / 'x.npy')!r}, mmap_mode='r')\n"
+        "t = engine.as_tensor(X, torch.device('cpu'))\n"
+        "assert t.data_ptr() == X.ctypes.data and t.tolist() == X.tolist()\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

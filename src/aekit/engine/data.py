@@ -13,6 +13,7 @@ permutation is dropped; a new permutation next epoch means every row is still se
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -37,8 +38,14 @@ class Source(Protocol):
 
 
 def as_tensor(X, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The data as one contiguous tensor on ``device`` (no copy when it already is one)."""
-    X = X if torch.is_tensor(X) else torch.from_numpy(np.ascontiguousarray(X))
+    """The data as one contiguous tensor on ``device`` (no copy when it already is one). A
+    read-only array (a memory map opened for reading) is shared, not copied, without torch's
+    warning that the tensor could be written to: training only reads its data (batches are
+    gathered copies)."""
+    if not torch.is_tensor(X):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
+            X = torch.from_numpy(np.ascontiguousarray(X))
     return X.to(device=device, dtype=dtype).contiguous()
 
 
