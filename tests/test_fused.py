@@ -103,21 +103,15 @@ def bf16_products(monkeypatch):
     torch.backends.mkldnn.matmul.fp32_precision = before
 
 
-def test_bf16_products_only_where_onednn_runs_them(monkeypatch):
+def test_bf16_products_only_where_onednn_runs_them(bf16_products, monkeypatch):
     """Where torch ignores the bfloat16 setting (no AVX-512 / bfloat16 CPU support), the node
-    keeps float32 products too."""
+    keeps float32 products too; and float64 always keeps its own."""
     x = torch.zeros(2, 3)
     specs, tensors = (fused.LayerSpec(0, 1, False, "linear"),), (torch.zeros(3, 3), torch.zeros(3))
-    before = torch.backends.mkldnn.matmul.fp32_precision
-    torch.backends.mkldnn.matmul.fp32_precision = "bf16"
-    try:
-        monkeypatch.setattr(fused, "bf16_products_supported", lambda: False)
-        assert type(fused._products(x, specs, tensors)) is fused.Products
-        monkeypatch.setattr(fused, "bf16_products_supported", lambda: True)
-        assert type(fused._products(x, specs, tensors)) is fused.Bfloat16Products
-        assert type(fused._products(x.double(), specs, tensors)) is fused.Products
-    finally:
-        torch.backends.mkldnn.matmul.fp32_precision = before
+    assert type(fused._products(x, specs, tensors)) is fused.Bfloat16Products
+    assert type(fused._products(x.double(), specs, tensors)) is fused.Products
+    monkeypatch.setattr(fused, "bf16_products_supported", lambda: False)
+    assert type(fused._products(x, specs, tensors)) is fused.Products
 
 
 def bf16_rounded_loss(x, target, specs, tensors, loss):

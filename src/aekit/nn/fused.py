@@ -163,8 +163,8 @@ class Bfloat16Products(Products):
         return super().input_grad(grad_z, spec).float()
 
     def weight_grad(self, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        a = torch.cat([a for a, _ in pairs]) if len(pairs) > 1 else pairs[0][0]
-        b = torch.cat([b for _, b in pairs]) if len(pairs) > 1 else pairs[0][1]
+        # one use needs no stacking (torch.cat would copy it)
+        a, b = pairs[0] if len(pairs) == 1 else (torch.cat(side) for side in zip(*pairs))
         return torch.mm(a.t(), b).float()
 
 
