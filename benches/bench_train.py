@@ -4,7 +4,8 @@ Both train the book's tied 784-300-150-300-784 autoencoder (ELU, He init, L2 5e-
 encoder weights, Adam 0.01, batch 150) on MNIST for the same number of epochs, in the same
 process, alternating so that machine noise hits all contenders. Prints one table: seconds per
 epoch (whole training wall time / epochs), test MSE, and each contender's time and MSE as a
-fraction of the plain loop's. ``--variants`` adds aekit contenders with other step options
+fraction of the plain loop's (medians over the rounds), and the lowest and highest of each
+round's time ratio (how far the machine's drift moves one measurement). ``--variants`` adds aekit contenders with other step options
 (``precision``, ``compile``): e.g. ``float32,bf16-matmul,bf16``.
 
     python benches/bench_train.py --data-dir ../shared/datasets --epochs 3 --repeats 2
@@ -98,6 +99,13 @@ def train_aekit(X, epochs, seed, variant="float32"):
     return seconds / epochs, -ae.score(X_TEST)
 
 
+def round_ratios(results, plain) -> str:
+    """The lowest and highest of each round's time over the plain loop's in the same round: how
+    far the machine's drift moves one ratio (the table's time ratio is the ratio of medians)."""
+    ratios = [r[0] / p[0] for r, p in zip(results, plain)]
+    return f"{min(ratios):.3f}-{max(ratios):.3f}"
+
+
 def main(argv=None):
     global X_TEST, CLOCK
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -132,12 +140,13 @@ def main(argv=None):
         f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; {args.epochs} epochs x {args.repeats} repeats; {args.clock} clock"
     )
-    print(f"| {'implementation':<26} | s/epoch | test MSE | time ratio | MSE ratio |")
-    print(f"|{'-' * 28}|---------|----------|------------|-----------|")
+    print(f"| {'implementation':<26} | s/epoch | test MSE | time ratio | MSE ratio | ratio by round |")
+    print(f"|{'-' * 28}|---------|----------|------------|-----------|----------------|")
     for name, results in runs.items():
         s = statistics.median(r[0] for r in results)
         mse = statistics.median(r[1] for r in results)
-        print(f"| {name:<26} | {s:7.3f} | {mse:.5f}  | {s / plain_s:10.3f} | {mse / plain_mse:9.3f} |")
+        spread = round_ratios(results, runs["plain PyTorch loop"])
+        print(f"| {name:<26} | {s:7.3f} | {mse:.5f}  | {s / plain_s:10.3f} | {mse / plain_mse:9.3f} | {spread:>14} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({k: [list(r) for r in v] for k, v in runs.items()}, f, indent=1)
