@@ -43,7 +43,8 @@ def matmul_precision(precision: str):
 
 
 class Contenders:
-    """The ways of computing one batch's gradients; every one returns the same gradients."""
+    """The timed work: one batch's gradients, whole or as two halves (the same gradients, see
+    :meth:`check`), and a large GEMM for scale."""
 
     def __init__(self, seed: int = 0):
         generator = torch.Generator().manual_seed(seed)

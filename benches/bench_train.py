@@ -5,8 +5,9 @@ encoder weights, Adam 0.01, batch 150) on MNIST for the same number of epochs, i
 process, alternating so that machine noise hits all contenders. Prints one table: seconds per
 epoch (whole training wall time / epochs), test MSE, and each contender's time and MSE as a
 fraction of the plain loop's (medians over the rounds), and the lowest and highest of each
-round's time ratio (how far the machine's drift moves one measurement). ``--variants`` adds aekit contenders with other step options
-(``precision``, ``compile``): e.g. ``float32,bf16-matmul,bf16``.
+round's time ratio (how far the machine's drift moves one measurement). ``--variants`` adds
+aekit contenders with other step options (``precision``, ``compile``): e.g.
+``float32,bf16-matmul,bf16``.
 
     python benches/bench_train.py --data-dir ../shared/datasets --epochs 3 --repeats 2
     python benches/bench_train.py --data-dir ../shared/datasets --variants float32,bf16-matmul
