@@ -23,23 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from aekit.engine.step import matmul_precision
 from aekit.nn import StackedAutoencoder, StackedConfig
 from aekit.nn.fused import fused_reconstruction_loss
 
 ROWS = 150
-MATMUL_PRECISION = {"float32": "ieee", "bf16-matmul": "bf16"}  # torch's setting for each
-
-
-@contextlib.contextmanager
-def matmul_precision(precision: str):
-    """Float32 CPU matrix products at ``precision`` ("ieee" or "bf16"), as aekit's step sets them."""
-    setting = torch.backends.mkldnn.matmul
-    before = setting.fp32_precision
-    setting.fp32_precision = precision
-    try:
-        yield
-    finally:
-        setting.fp32_precision = before
+PRECISIONS = ("float32", "bf16-matmul")
 
 
 class Contenders:
@@ -113,8 +102,8 @@ def main(argv=None):
         ("loss forward + backward, 150 rows", "2 halves of 75 on 2 Python threads", 1, c.halves),
     ]
     for _ in range(args.repeats):
-        for precision, setting in MATMUL_PRECISION.items():
-            with matmul_precision(setting):
+        for precision in PRECISIONS:
+            with matmul_precision(precision):
                 for what, how, n, fn in plan:
                     with threads(n):
                         rows.setdefault((what, precision, how), []).append(time_per_call(fn, args.steps))

@@ -4,6 +4,7 @@ differences: same value, same gradient for every parameter, tied or not, any dep
 import pytest
 import torch
 
+from aekit.engine.step import matmul_precision
 from aekit.losses import reconstruction
 from aekit.nn import StackedAutoencoder, StackedConfig, fused
 from aekit.nn.activations import activation
@@ -97,10 +98,8 @@ def bf16_products(monkeypatch):
     products in bfloat16; restored after the test. On a CPU without oneDNN's bfloat16 the node
     is made to take the bfloat16 path all the same (torch's own bfloat16 GEMM then runs it)."""
     monkeypatch.setattr(fused, "bf16_products_supported", lambda: True)
-    before = torch.backends.mkldnn.matmul.fp32_precision
-    torch.backends.mkldnn.matmul.fp32_precision = "bf16"
-    yield
-    torch.backends.mkldnn.matmul.fp32_precision = before
+    with matmul_precision("bf16-matmul"):
+        yield
 
 
 def test_bf16_products_only_where_onednn_runs_them(bf16_products, monkeypatch):

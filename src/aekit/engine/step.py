@@ -31,7 +31,8 @@ Shapes are static (every batch has ``batch_size`` rows, :mod:`.data`), which cap
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -126,7 +127,7 @@ def make_step(
         loss_fn = torch.compile(loss_fn, dynamic=False)
     step = eager_step(loss_fn, optimizer)
     if options.precision in _MATMUL:
-        step = _with_matmul_precision(step, *_MATMUL[options.precision])
+        step = _with_matmul_precision(step, options.precision)
     if options.cuda_graphs:
         step = GraphStep(step, optimizer, device, generators, graphs or CudaGraphs())
     return step
@@ -142,20 +143,32 @@ def _under_autocast(loss_fn: Callable, device: torch.device) -> Callable:
     return loss_in_bf16
 
 
-def _with_matmul_precision(step: Callable, backend: str, precision: str) -> Callable:
+def _with_matmul_precision(step: Callable, precision: str) -> Callable:
     """``step`` with float32 matrix products at ``precision`` (forward and backward), and the
     setting restored after each step, so evaluation and inference stay float32."""
-    setting = torch.backends.cuda.matmul if backend == "cuda" else torch.backends.mkldnn.matmul
 
     def step_in_precision(batch):
-        before = setting.fp32_precision
-        setting.fp32_precision = precision
-        try:
+        with matmul_precision(precision):
             return step(batch)
-        finally:
-            setting.fp32_precision = before
 
     return step_in_precision
+
+
+@contextlib.contextmanager
+def matmul_precision(precision: str) -> Iterator[None]:
+    """Torch's float32 matrix products as the step ``precision`` sets them ("tf32" on CUDA,
+    "bf16-matmul" on the CPU; any other leaves them alone) inside the block, restored after."""
+    if precision not in _MATMUL:
+        yield
+        return
+    backend, value = _MATMUL[precision]
+    setting = torch.backends.cuda.matmul if backend == "cuda" else torch.backends.mkldnn.matmul
+    before = setting.fp32_precision
+    setting.fp32_precision = value
+    try:
+        yield
+    finally:
+        setting.fp32_precision = before
 
 
 class CudaGraphs:
