@@ -13,12 +13,15 @@ update. :func:`eager_step` is the plain one. :func:`make_step` builds the one a
     made once per step, and rounds its products' results to bfloat16 too
     (:class:`aekit.nn.fused.Bfloat16Products`): about twice as fast as converting on every
     call. ``"bf16"`` runs the loss under bfloat16 autocast (the weights, gradients and Adam
-    stay float32); under autocast or compilation the model computes its loss with plain
-    autograd operations (:meth:`aekit.nn.StackedAutoencoder.reconstruction_loss`), which both
-    handle natively, instead of its fused node.
+    stay float32); under autocast the model computes its loss with plain autograd operations
+    (:meth:`aekit.nn.StackedAutoencoder.reconstruction_loss`), which autocast casts, instead
+    of its fused node.
 ``compile``
     The loss (forward, and through AOTAutograd its backward) is compiled by
     ``torch.compile`` into fused kernels; the first steps of every fit pay the compilation.
+    A stacked autoencoder's fused loss is compiled on its own, forward and backward as one
+    kernel that returns the gradients with the value (:func:`aekit.nn.fused.compiled_kernels`),
+    once per architecture and process: later fits reuse it.
 ``cuda_graphs``
     After :data:`WARMUP_STEPS` eager steps (which also compile), the whole step (forward,
     backward and fused Adam) is captured in a CUDA graph and replayed for every later batch:
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..nn.fused import compiled_kernels
 from ..params import Flag, Options, Param, validate
 
 PRECISIONS = ("float32", "tf32", "bf16-matmul", "bf16")
@@ -53,7 +57,8 @@ _MATMUL = {"tf32": ("cuda", "tf32"), "bf16-matmul": ("mkldnn", "bf16")}
 COMPILE = Param(
     Flag(),
     "Compile the training step's loss (forward and backward) with torch.compile into fused "
-    "kernels; each fit first pays the compilation.",
+    "kernels; the first fit pays the compilation (a stacked autoencoder's loss kernel is then "
+    "reused by later fits of the same architecture in the process).",
 )
 CUDA_GRAPHS = Param(
     Flag(),
@@ -126,8 +131,10 @@ def make_step(
     if options.compile:
         loss_fn = torch.compile(loss_fn, dynamic=False)
     step = eager_step(loss_fn, optimizer)
+    if options.compile:
+        step = _within(step, compiled_kernels)
     if options.precision in _MATMUL:
-        step = _with_matmul_precision(step, options.precision)
+        step = _within(step, lambda: matmul_precision(options.precision))
     if options.cuda_graphs:
         step = GraphStep(step, optimizer, device, generators, graphs or CudaGraphs())
     return step
@@ -143,15 +150,15 @@ def _under_autocast(loss_fn: Callable, device: torch.device) -> Callable:
     return loss_in_bf16
 
 
-def _with_matmul_precision(step: Callable, precision: str) -> Callable:
-    """``step`` with float32 matrix products at ``precision`` (forward and backward), and the
-    setting restored after each step, so evaluation and inference stay float32."""
+def _within(step: Callable, context: Callable[[], contextlib.AbstractContextManager]) -> Callable:
+    """``step`` run inside ``context()``, a setting made for the step alone: it is restored
+    after each step, so evaluation and inference run without it."""
 
-    def step_in_precision(batch):
-        with matmul_precision(precision):
+    def step_within(batch):
+        with context():
             return step(batch)
 
-    return step_in_precision
+    return step_within
 
 
 @contextlib.contextmanager

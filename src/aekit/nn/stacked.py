@@ -12,7 +12,7 @@ from torch import nn
 from .activations import make_activation
 from .config import DictConfig
 from .encoder import DenseEncoder, EncoderLayers, he_normal_
-from .fused import LayerSpec, fused_reconstruction_loss
+from .fused import LayerSpec, fused_loss_outside_the_graph, fused_reconstruction_loss
 from .layers import TiedLinear
 from .mirrored import MirroredLayers
 
@@ -129,13 +129,16 @@ class StackedAutoencoder(MirroredLayers, nn.Module):
         for ``layer=k``, encoder k and its mirror alone), as one fused autograd node.
 
         Equal to ``losses.reconstruction(self.forward(x), target)`` (with logits for BCE), but
-        with a hand-written backward: see :mod:`aekit.nn.fused`. Under ``torch.compile`` or
-        autocast it is that plain formulation, which the compiler fuses and autocast casts
-        (the fused node's backward is written for eager float32 or float64).
+        with a hand-written backward: see :mod:`aekit.nn.fused`. Under autocast it is that
+        plain formulation, which autocast casts (the fused node's products follow their own
+        precision setting). Under ``torch.compile`` the node runs outside the traced graph,
+        since it compiles its own (:func:`aekit.nn.fused.compiled_kernels`).
         """
-        if torch.compiler.is_compiling() or torch.is_autocast_enabled(x.device.type):
+        if torch.is_autocast_enabled(x.device.type):
             return self._plain_reconstruction_loss(x, target, loss, layer)
         specs, tensors = self.chain(layer, logits=loss == "bce")
+        if torch.compiler.is_compiling():
+            return fused_loss_outside_the_graph(x, target, specs, tensors, loss)
         return fused_reconstruction_loss(x, target, specs, tensors, loss)
 
     def _plain_reconstruction_loss(self, x, target, loss: str, layer: int | None) -> torch.Tensor:
