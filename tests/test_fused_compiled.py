@@ -134,3 +134,14 @@ def test_inductor_compiles_the_kernel_and_it_computes_what_the_eager_node_does()
         torch.testing.assert_close(value, expected_value, rtol=1e-5, atol=0)
         for a, b in zip(got, expected[1:]):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_under_torch_compile_the_model_runs_its_node_outside_the_graph(dynamo_only):
+    """A loss function that torch.compile traces reaches the node (compiled in the block, eager
+    outside it), not the plain formulation of the loss."""
+    m = StackedAutoencoder(StackedConfig(n_inputs=8, hidden_sizes=(6, 3)), torch.Generator().manual_seed(0))
+    x, _ = batch(torch.float32)
+    traced = torch.compile(lambda rows: m.reconstruction_loss(rows, rows) * 1.0)
+    with compiled_kernels():
+        assert traced(x).grad_fn.next_functions[0][0].name() == "CompiledReconstructionLossBackward"
+    assert traced(x).grad_fn.next_functions[0][0].name() == "FusedReconstructionLossBackward"

@@ -316,10 +316,3 @@ def fused_reconstruction_loss(
     if _COMPILED.get() and torch.is_grad_enabled():
         node = CompiledReconstructionLoss
     return node.apply(x, target, tuple(specs), loss, *tensors)
-
-
-@torch.compiler.disable
-def fused_loss_outside_the_graph(x, target, specs, tensors, loss: str = "mse") -> torch.Tensor:
-    """:func:`fused_reconstruction_loss` called from code ``torch.compile`` traces: dynamo runs
-    the node itself, outside its graph (its compiled kernel is a graph of its own)."""
-    return fused_reconstruction_loss(x, target, specs, tensors, loss)

@@ -12,7 +12,7 @@ from torch import nn
 from .activations import make_activation
 from .config import DictConfig
 from .encoder import DenseEncoder, EncoderLayers, he_normal_
-from .fused import LayerSpec, fused_loss_outside_the_graph, fused_reconstruction_loss
+from .fused import LayerSpec, fused_reconstruction_loss
 from .layers import TiedLinear
 from .mirrored import MirroredLayers
 
@@ -136,10 +136,17 @@ class StackedAutoencoder(MirroredLayers, nn.Module):
         """
         if torch.is_autocast_enabled(x.device.type):
             return self._plain_reconstruction_loss(x, target, loss, layer)
-        specs, tensors = self.chain(layer, logits=loss == "bce")
         if torch.compiler.is_compiling():
-            return fused_loss_outside_the_graph(x, target, specs, tensors, loss)
+            return self._fused_loss_untraced(x, target, loss, layer)
+        return self._fused_loss(x, target, loss, layer)
+
+    def _fused_loss(self, x, target, loss: str, layer: int | None) -> torch.Tensor:
+        specs, tensors = self.chain(layer, logits=loss == "bce")
         return fused_reconstruction_loss(x, target, specs, tensors, loss)
+
+    # dynamo runs the node, and the building of its chain, outside its graph: the node compiles
+    # a kernel of its own, and a traced chain would be guarded attribute by attribute every step
+    _fused_loss_untraced = torch.compiler.disable(_fused_loss)
 
     def _plain_reconstruction_loss(self, x, target, loss: str, layer: int | None) -> torch.Tensor:
         logits = loss == "bce"
