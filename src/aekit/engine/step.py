@@ -103,9 +103,11 @@ def eager_step(loss_fn: Callable, optimizer: torch.optim.Optimizer) -> Callable:
     params = [p for group in optimizer.param_groups for p in group["params"]]
 
     def step(batch):
-        loss, parts = loss_fn(batch)
-        for p in params:  # optimizer.zero_grad(set_to_none=True), without its per-call bookkeeping
+        # optimizer.zero_grad(set_to_none=True) without its per-call bookkeeping, before the
+        # loss: the last step's gradients are freed before a compiled loss makes the next ones
+        for p in params:
             p.grad = None
+        loss, parts = loss_fn(batch)
         loss.backward()
         optimizer.step()
         return parts
