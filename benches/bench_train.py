@@ -7,7 +7,9 @@ epoch (whole training wall time / epochs), test MSE, and each contender's time a
 fraction of the plain loop's (medians over the rounds), and the lowest and highest of each
 round's time ratio (how far the machine's drift moves one measurement). ``--variants`` adds
 aekit contenders with other step options (``precision``, ``compile``): e.g.
-``float32,bf16-matmul,bf16``.
+``float32,bf16-matmul,bf16,bf16-matmul+compile``. A compiled contender's first round includes
+its compilation (the highest of its per-round ratios); later rounds, new models of the same
+architecture, reuse the compiled kernel, as later fits in a user's process do.
 
     python benches/bench_train.py --data-dir ../shared/datasets --epochs 3 --repeats 2
     python benches/bench_train.py --data-dir ../shared/datasets --variants float32,bf16-matmul
