@@ -343,7 +343,7 @@ def train_layer(
         corruption=phase.corruption,
         corruption_level=phase.corruption_level,
         generator=run.generator,
-        criterion=lambda noisy, clean: model.reconstruction_loss(noisy, clean, loss, k),
+        criterion=model.criterion(loss, k),
         coding=dense_coding(model, k, logits=logits, generator=run.generator),
         penalties=run.penalties,
     )

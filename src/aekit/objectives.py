@@ -12,8 +12,10 @@ import torch
 
 from . import corruption as corruption_
 from . import losses
+from .engine.fused_step import ChainObjective
 from .losses import RECONSTRUCTION_LOSSES, l2_penalty, reconstruction
 from .nn.activations import activation
+from .nn.fused import ChainCriterion
 from .params import Interval, Maybe, Options, Param
 
 LOSS = Param(
@@ -160,6 +162,9 @@ def reconstruction_objective(
 
     ``criterion(noisy, clean) -> loss``, when given, replaces ``reconstruction(forward(noisy),
     clean)``: the fused form of the same loss (:meth:`StackedAutoencoder.reconstruction_loss`).
+    When it is a stacked autoencoder's :class:`~aekit.nn.fused.ChainCriterion` and nothing is
+    added to it, the function is a :class:`~aekit.engine.fused_step.ChainObjective`, which a
+    compiled step runs as one kernel with the optimizer's update.
 
     With active ``penalties`` the codes are needed, which the fused loss never exposes: the
     reconstruction is then ``coding.decode(coding.encode(noisy))`` by plain autograd, and each
@@ -167,8 +172,11 @@ def reconstruction_objective(
     """
     weights = list(weights)
 
+    def inputs(batch: torch.Tensor) -> torch.Tensor:
+        return corruption_.corrupt(batch, corruption, corruption_level, generator)
+
     def loss_fn(batch: torch.Tensor):
-        noisy = corruption_.corrupt(batch, corruption, corruption_level, generator)
+        noisy = inputs(batch)
         if penalties.active:
             rec, parts = _penalized_reconstruction(noisy, batch, loss, coding, penalties)
         else:
@@ -179,6 +187,8 @@ def reconstruction_objective(
         total = rec + sum(parts.values()) if parts else rec
         return total, {"loss": total, "reconstruction": rec, **parts}
 
+    if isinstance(criterion, ChainCriterion) and not (penalties.active or l2):
+        return ChainObjective(loss_fn, criterion, inputs)  # a compiled step may fuse it with Adam
     return loss_fn
 
 

@@ -4,7 +4,8 @@ variational autoencoder by its ELBO.
 
 An autoencoder module here is any module of a registered family
 (:data:`aekit.nn.FAMILIES`): it has ``encode(x)``, ``decode(z, logits=False)``,
-``reconstruction_loss(x, target, loss)`` and ``weight_matrices()``; layer-wise training also
+``reconstruction_loss(x, target, loss)``, ``criterion(loss)`` (that loss as a function of
+``(x, target)``) and ``weight_matrices()``; layer-wise training also
 needs the views of :mod:`aekit.layerwise`.
 """
 
@@ -103,7 +104,7 @@ def train_end_to_end(
         corruption=objective.corruption,
         corruption_level=objective.corruption_level,
         generator=generator,
-        criterion=lambda noisy, clean: module.reconstruction_loss(noisy, clean, objective.loss),
+        criterion=module.criterion(objective.loss),
         coding=dense_coding(module, None, logits=logits, generator=generator),
         penalties=objective.penalties,
     )

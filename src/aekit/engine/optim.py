@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+from torch.optim import optimizer as _torch_optimizer  # its global step hooks
 
-from .settings import TrainConfig
+if TYPE_CHECKING:  # settings imports the step, which imports this module's Adam
+    from .settings import TrainConfig
 
 
 def make_optimizer(
@@ -41,7 +44,7 @@ def make_optimizer(
     except (RuntimeError, TypeError):  # e.g. a device or dtype the fused kernel lacks
         optimizer = torch.optim.Adam(groups, lr=learning_rate, foreach=True)
     if start_step:
-        _start_adam_at_step(optimizer, start_step)
+        start_adam_at_step(optimizer, start_step)
     return optimizer
 
 
@@ -86,14 +89,25 @@ class FusedAdam(torch.optim.Adam):
             )
         return None
 
+    def plain(self) -> bool:
+        """Whether a step is Adam's update and nothing else: every group plain (coupled weight
+        decay, no amsgrad, a float step size) and no hook on the step, such as a gradient
+        clipping or the all-reduce of several processes (:mod:`.distributed`)."""
+        hooks = (
+            self._optimizer_step_pre_hooks,
+            self._optimizer_step_post_hooks,
+            _torch_optimizer._global_optimizer_pre_hooks,
+            _torch_optimizer._global_optimizer_post_hooks,
+        )
+        return not any(hooks) and all(_plain_group(group) for group in self.param_groups)
+
     def _ready_groups(self) -> list[list[torch.Tensor]] | None:
         """Each group's parameters when the direct call does what ``Adam.step`` would, else None."""
         if getattr(self, "grad_scale", None) is not None or getattr(self, "found_inf", None) is not None:
             return None
         groups = []
         for group in self.param_groups:
-            plain = group["fused"] and not (group["amsgrad"] or group["maximize"] or group["differentiable"])
-            if not plain or group["decoupled_weight_decay"] or torch.is_tensor(group["lr"]):
+            if not _plain_group(group):
                 return None
             params = group["params"]
             if any(p.grad is None or p not in self.state for p in params):
@@ -104,7 +118,35 @@ class FusedAdam(torch.optim.Adam):
         return groups
 
 
-def _start_adam_at_step(optimizer: torch.optim.Adam, step: int) -> None:
+def _plain_group(group: dict) -> bool:
+    """Whether ``group`` is fused Adam with coupled weight decay, no variant and a float step size."""
+    variant = group["amsgrad"] or group["maximize"] or group["differentiable"] or group["decoupled_weight_decay"]
+    return bool(group["fused"]) and not variant and not torch.is_tensor(group["lr"])
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, step, scalars, beta1, beta2, eps, weight_decay) -> None:
+    """One step of torch's Adam (coupled weight decay, no variant) for one tensor, in place,
+    written as tensor operations for ``torch.compile`` to fuse with the making of ``grad``
+    (:mod:`.fused_step`). ``step`` is the tensor of the step count; ``scalars`` holds this
+    step's :func:`adam_scalars`, as a tensor so that they are not compiled in as constants."""
+    if weight_decay:
+        grad = grad + weight_decay * param
+    step.add_(1)
+    exp_avg.lerp_(grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    step_size, bias2_sqrt = scalars[0], scalars[1]
+    param.sub_(step_size * exp_avg / (exp_avg_sq.sqrt() / bias2_sqrt).add_(eps))
+
+
+def adam_scalars(count: float, lr: float, beta1: float, beta2: float) -> tuple[float, float]:
+    """Adam's step size and the square root of its second bias correction at step ``count``
+    (counted from 1), in float64 as torch's fused kernel computes them. They are computed
+    here, once a step: in a compiled update, inductor would compute them again for every
+    vector of elements (two powers each, the update's whole cost)."""
+    return lr / (1 - beta1**count), math.sqrt(1 - beta2**count)
+
+
+def start_adam_at_step(optimizer: torch.optim.Adam, step: int) -> None:
     """Adam's state as its lazy initialisation makes it, except the step count."""
     for group in optimizer.param_groups:
         fused = bool(group["fused"])

@@ -21,7 +21,9 @@ update. :func:`eager_step` is the plain one. :func:`make_step` builds the one a
     ``torch.compile`` into fused kernels; the first steps of every fit pay the compilation.
     A stacked autoencoder's fused loss is compiled on its own, forward and backward as one
     kernel that returns the gradients with the value (:func:`aekit.nn.fused.compiled_kernels`),
-    once per architecture and process: later fits reuse it.
+    once per architecture and process: later fits reuse it. Where that loss is all the
+    objective and Adam all the update, on the CPU, the whole step is one compiled kernel
+    instead: loss, gradients and Adam's update (:mod:`.fused_step`).
 ``cuda_graphs``
     After :data:`WARMUP_STEPS` eager steps (which also compile), the whole step (forward,
     backward and fused Adam) is captured in a CUDA graph and replayed for every later batch:
@@ -42,6 +44,7 @@ import torch
 
 from ..nn.fused import compiled_kernels
 from ..params import Flag, Options, Param, validate
+from .fused_step import fused_step
 
 PRECISIONS = ("float32", "tf32", "bf16-matmul", "bf16")
 PRECISION = Param(
@@ -57,8 +60,9 @@ _MATMUL = {"tf32": ("cuda", "tf32"), "bf16-matmul": ("mkldnn", "bf16")}
 COMPILE = Param(
     Flag(),
     "Compile the training step's loss (forward and backward) with torch.compile into fused "
-    "kernels; the first fit pays the compilation (a stacked autoencoder's loss kernel is then "
-    "reused by later fits of the same architecture in the process).",
+    "kernels; the first fit pays the compilation. A stacked autoencoder's loss is one kernel (on "
+    "the CPU, with its L2 alone, the whole step with Adam's update), reused by later fits of the "
+    "same architecture in the process.",
 )
 CUDA_GRAPHS = Param(
     Flag(),
@@ -128,18 +132,26 @@ def make_step(
     ``generators`` are those the loss draws noise from (registered with a CUDA graph);
     ``graphs`` replaces CUDA's graph API (tests)."""
     options.check(device, world_size)
-    if options.precision == "bf16":
-        loss_fn = _under_autocast(loss_fn, device)
-    if options.compile:
-        loss_fn = torch.compile(loss_fn, dynamic=False)
-    step = eager_step(loss_fn, optimizer)
-    if options.compile:
-        step = _within(step, compiled_kernels)
+    step = None
+    if options.compile and options.precision != "bf16":
+        step = fused_step(loss_fn, optimizer, device)  # None unless the whole step fuses
+    if step is None:
+        step = _autograd_step(loss_fn, optimizer, options, device)
     if options.precision in _MATMUL:
         step = _within(step, lambda: matmul_precision(options.precision))
     if options.cuda_graphs:
         step = GraphStep(step, optimizer, device, generators, graphs or CudaGraphs())
     return step
+
+
+def _autograd_step(loss_fn: Callable, optimizer: torch.optim.Optimizer, options: StepOptions, device) -> Callable:
+    """The step through autograd and the optimizer, its loss under autocast and compiled as
+    ``options`` ask."""
+    if options.precision == "bf16":
+        loss_fn = _under_autocast(loss_fn, device)
+    if not options.compile:
+        return eager_step(loss_fn, optimizer)
+    return _within(eager_step(torch.compile(loss_fn, dynamic=False), optimizer), compiled_kernels)
 
 
 def _under_autocast(loss_fn: Callable, device: torch.device) -> Callable:

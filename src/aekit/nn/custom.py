@@ -15,7 +15,9 @@ module passed in (``parts``).
 from __future__ import annotations
 
 import copy
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -190,6 +192,10 @@ class CustomAutoencoder(nn.Module):
 
     def reconstruction_loss(self, x: torch.Tensor, target: torch.Tensor, loss: str = "mse") -> torch.Tensor:
         return reconstruction_value(self.decode(self.encode(x), logits=loss == "bce"), target, loss)
+
+    def criterion(self, loss: str = "mse") -> Callable:
+        """``criterion(x, target)``: :meth:`reconstruction_loss` by ``loss``, what training minimises."""
+        return functools.partial(self.reconstruction_loss, loss=loss)
 
     def weight_matrices(self) -> list[nn.Parameter]:
         """The parameters of two or more dimensions (weights and kernels, not biases or scales)."""

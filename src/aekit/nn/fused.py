@@ -26,7 +26,7 @@ import contextvars
 import functools
 import itertools
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -206,13 +206,14 @@ class Bfloat16Products(Products):
 
 
 def _products(x: torch.Tensor, specs: tuple[LayerSpec, ...], tensors: tuple[torch.Tensor, ...]) -> Products:
-    """Bfloat16 products where torch itself would run this node's float32 CPU matrix products
-    in bfloat16 (``torch.backends.mkldnn.matmul.fp32_precision``, as ``precision="bf16-matmul"``
-    sets it for a training step); else products in the tensors' own dtype."""
-    return Bfloat16Products(specs, tensors) if _bf16_products_wanted(x) else Products(tensors)
+    """Bfloat16 products where :func:`bf16_products_wanted`; else products in the tensors' own dtype."""
+    return Bfloat16Products(specs, tensors) if bf16_products_wanted(x) else Products(tensors)
 
 
-def _bf16_products_wanted(x: torch.Tensor) -> bool:
+def bf16_products_wanted(x: torch.Tensor) -> bool:
+    """Whether the chain's products on ``x`` run in bfloat16: where torch itself would run
+    float32 CPU matrix products in bfloat16 (``torch.backends.mkldnn.matmul.fp32_precision``,
+    as ``precision="bf16-matmul"`` sets it for a training step)."""
     on_cpu_in_float32 = x.device.type == "cpu" and x.dtype == torch.float32
     return on_cpu_in_float32 and torch.backends.mkldnn.matmul.fp32_precision == "bf16" and bf16_products_supported()
 
@@ -233,7 +234,7 @@ class CompiledReconstructionLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, target, specs, loss, *tensors):
         shapes = tuple(tuple(t.shape) for t in (x, *tensors))
-        kernel = compiled_kernel(specs, shapes, loss, _bf16_products_wanted(x), ctx.needs_input_grad[0])
+        kernel = compiled_kernel(specs, shapes, loss, bf16_products_wanted(x), ctx.needs_input_grad[0])
         value, grad_x, grads = kernel(x, target, *tensors)
         ctx.save_for_backward(grad_x, *grads)
         return value
@@ -271,13 +272,13 @@ def compiled_kernel(specs: tuple[LayerSpec, ...], shapes: tuple, loss: str, bf16
     def kernel(x, target, *tensors):
         return loss_and_gradients(x, target, *tensors, specs=specs, loss=loss, bf16=bf16, input_grad=input_grad)
 
-    return torch.compile(_with_own_code(kernel), dynamic=False, fullgraph=True)
+    return torch.compile(with_own_code(kernel), dynamic=False, fullgraph=True)
 
 
 _KERNELS = itertools.count()
 
 
-def _with_own_code(fn):
+def with_own_code(fn):
     """``fn`` with a code object of its own. Dynamo keeps the compiled versions of a function
     by its code (compared by content) and refuses, with ``fullgraph=True`` raises, past a few;
     every chain's kernel is a closure of the same code, so each gets a renamed copy."""
@@ -316,3 +317,18 @@ def fused_reconstruction_loss(
     if _COMPILED.get() and torch.is_grad_enabled():
         node = CompiledReconstructionLoss
     return node.apply(x, target, tuple(specs), loss, *tensors)
+
+
+@dataclass(frozen=True)
+class ChainCriterion:
+    """``criterion(x, target)``: a module's fused reconstruction loss (``reconstruct``), with
+    what it computes laid open: the mean ``loss`` of the chain that ``chain()`` returns (its
+    specs and tensors). A training step that runs the chain itself reads them
+    (``aekit.engine.fused_step``); everything else just calls it."""
+
+    reconstruct: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    chain: Callable[[], tuple[tuple[LayerSpec, ...], tuple[torch.Tensor, ...]]]
+    loss: str
+
+    def __call__(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.reconstruct(x, target)

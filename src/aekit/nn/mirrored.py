@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 
 
@@ -27,3 +30,8 @@ class MirroredLayers:
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+    def criterion(self, loss: str = "mse", layer: int | None = None) -> Callable:
+        """``criterion(x, target)``: the module's ``reconstruction_loss`` by ``loss`` (of
+        ``layer`` and its mirror alone when given), what training minimises."""
+        return functools.partial(self.reconstruction_loss, loss=loss, layer=layer)

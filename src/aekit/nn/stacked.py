@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -12,7 +13,7 @@ from torch import nn
 from .activations import make_activation
 from .config import DictConfig
 from .encoder import DenseEncoder, EncoderLayers, he_normal_
-from .fused import LayerSpec, fused_reconstruction_loss
+from .fused import ChainCriterion, LayerSpec, fused_reconstruction_loss
 from .layers import TiedLinear
 from .mirrored import MirroredLayers
 
@@ -139,6 +140,16 @@ class StackedAutoencoder(MirroredLayers, nn.Module):
         if torch.compiler.is_compiling():
             return self._fused_loss_untraced(x, target, loss, layer)
         return self._fused_loss(x, target, loss, layer)
+
+    def criterion(self, loss: str = "mse", layer: int | None = None) -> ChainCriterion:
+        """``criterion(x, target)``: :meth:`reconstruction_loss` by ``loss`` (of ``layer`` and
+        its mirror alone when given), with the chain it computes laid open to a training step
+        that runs the chain itself."""
+        return ChainCriterion(
+            functools.partial(self.reconstruction_loss, loss=loss, layer=layer),
+            functools.partial(self.chain, layer, logits=loss == "bce"),
+            loss,
+        )
 
     def _fused_loss(self, x, target, loss: str, layer: int | None) -> torch.Tensor:
         specs, tensors = self.chain(layer, logits=loss == "bce")
