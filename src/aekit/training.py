@@ -5,8 +5,8 @@ variational autoencoder by its ELBO.
 An autoencoder module here is any module of a registered family
 (:data:`aekit.nn.FAMILIES`): it has ``encode(x)``, ``decode(z, logits=False)``,
 ``reconstruction_loss(x, target, loss)``, ``criterion(loss)`` (that loss as a function of
-``(x, target)``) and ``weight_matrices()``; layer-wise training also
-needs the views of :mod:`aekit.layerwise`.
+``(x, target)``) and ``weight_matrices()``; layer-wise training also needs the views of
+:mod:`aekit.layerwise`.
 """
 
 from __future__ import annotations
